@@ -1,0 +1,1 @@
+"""The `stripe-sync` command."""

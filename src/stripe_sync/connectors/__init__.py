@@ -1,0 +1,1 @@
+"""Connectors shipped with the project that are not Stripe or a database."""

@@ -1,0 +1,1 @@
+"""The `test` source and destination: scripted scenarios for tests and the engine demo."""

@@ -1,0 +1,1 @@
+"""Destinations that write to databases."""

@@ -1,0 +1,1 @@
+"""The SQLite destination (the zero-setup default)."""

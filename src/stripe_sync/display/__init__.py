@@ -1,0 +1,1 @@
+"""Progress display: a reducer over protocol messages and its renderers."""

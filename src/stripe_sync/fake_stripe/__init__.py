@@ -1,0 +1,1 @@
+"""A Stripe-compatible API server for tests, demos and benchmarks."""

@@ -1,0 +1,1 @@
+"""The sync protocol: messages, NDJSON codec, SyncState coercion and range maths."""

@@ -1,0 +1,1 @@
+"""`verify`: compare what a destination holds with what the API lists."""

@@ -1,0 +1,1 @@
+"""The service: engine HTTP API, service HTTP API, Temporal workflows, dashboard."""

@@ -1,0 +1,1 @@
+"""The Stripe source: catalog, HTTP client, request budget, backfill, events and webhooks."""
