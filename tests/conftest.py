@@ -1,3 +1,35 @@
 """Fixtures shared by every test."""
 
 from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.postgres import PostgresServer
+
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The throw-away PostgreSQL cluster, started once for the test session."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """URL of the session cluster's maintenance database (superuser, trust auth)."""
+    return postgres_server.url
+
+
+@pytest.fixture
+def postgres_db_url(postgres_server: PostgresServer) -> str:
+    """URL of a fresh, empty database of its own for one test."""
+    return postgres_server.create_database(f"test_{next(_database_numbers)}")
