@@ -4,6 +4,7 @@ destinations and implement the same interface."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import os
 import tempfile
@@ -70,13 +71,16 @@ class FileStateStore:
         return state
 
     async def save(self, pipeline: str, state: dict[str, Any]) -> None:
+        await asyncio.to_thread(self._replace, orjson.dumps(state, option=orjson.OPT_INDENT_2))
+
+    def _replace(self, content: bytes) -> None:
         directory = self.path.parent
         directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)
         try:
             os.fchmod(fd, 0o600)
             with os.fdopen(fd, "wb") as handle:
-                handle.write(orjson.dumps(state, option=orjson.OPT_INDENT_2))
+                handle.write(content)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)

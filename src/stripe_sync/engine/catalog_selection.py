@@ -1,0 +1,47 @@
+"""Catalog selection: the configured catalog a call hands to both connectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stripe_sync.engine.sync_run import SyncRun
+from stripe_sync.protocol.errors import ConfigError
+
+
+def select_streams(discovered: dict[str, Any], names: list[str] | None) -> list[dict[str, Any]]:
+    """The discovered streams the pipeline selects (all when ``names`` is None), in its order."""
+    by_name = {stream["name"]: stream for stream in discovered.get("streams", [])}
+    if names is None:
+        return list(by_name.values())
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise ConfigError(f"unknown stream(s): {', '.join(unknown)}")
+    return [by_name[name] for name in dict.fromkeys(names)]
+
+
+def configure_catalog(
+    streams: list[dict[str, Any]],
+    run: SyncRun,
+    *,
+    live: bool = False,
+    backfill_limit: int | None = None,
+) -> dict[str, Any]:
+    """Configured catalog for one phase of a call.
+
+    Backfill: the streams without a terminal status, time-range streams bounded by the run.
+    Live: every selected stream, flagged ``live`` so the source only applies changes.
+    """
+    if live:
+        return {"streams": [dict(stream) for stream in streams], "live": True}
+    pending = set(run.pending_streams())
+    configured = []
+    for stream in streams:
+        if stream["name"] not in pending:
+            continue
+        entry = dict(stream)
+        if stream.get("supports_time_range"):
+            entry["time_range"] = run.time_range(stream["name"])
+        if backfill_limit is not None:
+            entry["backfill_limit"] = backfill_limit
+        configured.append(entry)
+    return {"streams": configured}

@@ -1,0 +1,247 @@
+"""Progress accounting for one sync call: run, request and lifetime counts, rates, coverage, ETA.
+
+The tracker is fed every message the engine sees (records on the hot path only bump integers) and
+renders ``ProgressPayload`` dicts for the run (all calls of the run) or for this request (call).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import Any
+
+from stripe_sync.protocol.ranges import coverage, merge_ranges
+
+WINDOW_S = 10.0
+ETA_MIN_OBSERVED_S = 2.0
+ERRORS_KEPT = 20
+COUNT_FIELDS = ("record_count", "state_count", "request_count", "retry_count", "rate_limited_count")
+WRITE_FIELDS = ("inserted", "updated", "unchanged", "deleted")
+
+
+def _rate(count: float, seconds: float) -> float:
+    return round(count / seconds, 3) if seconds > 0 else 0.0
+
+
+class Totals:
+    """Counters of one scope (run or request)."""
+
+    def __init__(self, base: dict[str, Any] | None = None) -> None:
+        base = base or {}
+        self.counts = {name: int(base.get(name, 0)) for name in COUNT_FIELDS}
+        self.writes = {name: int((base.get("writes") or {}).get(name, 0)) for name in WRITE_FIELDS}
+        self.event_count = int((base.get("live") or {}).get("event_count", 0))
+        self.elapsed_ms = int(base.get("elapsed_ms", 0))
+        self.streams: dict[str, dict[str, int]] = {
+            key: {name: int(entry.get(name, 0)) for name in COUNT_FIELDS[:3]}
+            for key, entry in (base.get("streams") or {}).items()
+        }
+
+    def stream(self, key: str) -> dict[str, int]:
+        entry = self.streams.get(key)
+        if entry is None:
+            entry = self.streams[key] = {name: 0 for name in COUNT_FIELDS[:3]}
+        return entry
+
+
+class ProgressTracker:
+    """Accumulates progress for one ``sync`` call and renders ProgressPayload dicts."""
+
+    def __init__(
+        self,
+        *,
+        run_started_at: str,
+        request_started_at: str,
+        stream_keys: list[str],
+        run_base: dict[str, Any] | None,
+        lifetime_base: dict[str, Any] | None,
+        stream_history: dict[str, dict[str, Any]],
+        terminal: dict[str, str],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.monotonic = monotonic
+        self.started = monotonic()
+        self.run_started_at = run_started_at
+        self.request_started_at = request_started_at
+        self.run = Totals(run_base)
+        self.request = Totals()
+        self.lifetime_base = {
+            k: int((lifetime_base or {}).get(k, 0))
+            for k in ("record_count", "request_count", "elapsed_ms")
+        }
+        base_streams = (run_base or {}).get("streams") or {}
+        self.status: dict[str, dict[str, Any]] = {}
+        for key in stream_keys:
+            previous = base_streams.get(key) or {}
+            entry: dict[str, Any] = {"status": terminal.get(key, "pending")}
+            for name in ("reason", "account", "total_range"):
+                if previous.get(name) is not None:
+                    entry[name] = previous[name]
+            entry["completed_ranges"] = list(
+                (stream_history.get(key) or {}).get("completed_ranges") or []
+            )
+            entry["errors"] = list(previous.get("errors") or [])
+            self.status[key] = entry
+        self.errors: deque[dict[str, Any]] = deque(maxlen=ERRORS_KEPT)
+        self.error_counts: Counter[tuple[str, str, str]] = Counter()
+        self.budget_rps: float | None = None
+        self.live: dict[str, Any] | None = None
+        self.samples: deque[tuple[float, int]] = deque()
+        self.coverage_start: dict[str, tuple[float, float]] = {}
+
+    # -- feeding -------------------------------------------------------------------------------
+
+    def record(self, key: str) -> None:
+        self.run.counts["record_count"] += 1
+        self.request.counts["record_count"] += 1
+        self.run.stream(key)["record_count"] += 1
+        self.request.stream(key)["record_count"] += 1
+
+    def state(self, key: str | None) -> None:
+        for totals in (self.run, self.request):
+            totals.counts["state_count"] += 1
+            if key is not None:
+                totals.stream(key)["state_count"] += 1
+
+    def source_stats(self, stats: dict[str, Any], key: str | None) -> None:
+        for totals in (self.run, self.request):
+            totals.counts["request_count"] += int(stats.get("request_count") or 0)
+            totals.counts["retry_count"] += int(stats.get("retry_count") or 0)
+            totals.counts["rate_limited_count"] += int(stats.get("rate_limited_count") or 0)
+            totals.event_count += int(stats.get("event_count") or 0)
+            if key is not None and key in self.status:
+                totals.stream(key)["request_count"] += int(stats.get("request_count") or 0)
+        if stats.get("budget_rps") is not None:
+            self.budget_rps = float(stats["budget_rps"])
+        if stats.get("live_lag_s") is not None or stats.get("last_event_at") is not None:
+            self.live = self.live or {}
+            if stats.get("live_lag_s") is not None:
+                self.live["lag_seconds"] = float(stats["live_lag_s"])
+            if stats.get("last_event_at") is not None:
+                self.live["cursor"] = stats["last_event_at"]
+
+    def write_stats(self, stats: dict[str, Any]) -> None:
+        for totals in (self.run, self.request):
+            for name in WRITE_FIELDS:
+                totals.writes[name] += int(stats.get(name) or 0)
+
+    def stream_status(self, key: str, payload: dict[str, Any]) -> None:
+        entry = self.status.setdefault(
+            key, {"status": "pending", "completed_ranges": [], "errors": []}
+        )
+        status = payload["status"]
+        if payload.get("account"):
+            entry["account"] = payload["account"]
+        if status == "started":
+            entry["status"] = "started"
+            entry.pop("reason", None)
+            if payload.get("total_range"):
+                entry["total_range"] = payload["total_range"]
+        elif status == "range_complete":
+            entry["completed_ranges"] = merge_ranges([*entry["completed_ranges"], payload["range"]])
+        elif status == "reset":
+            entry["completed_ranges"] = []
+        else:
+            self.terminal(key, status, payload.get("reason"))
+
+    def terminal(self, key: str, status: str, reason: str | None = None) -> None:
+        entry = self.status.setdefault(key, {"completed_ranges": [], "errors": []})
+        entry["status"] = status
+        if reason:
+            entry["reason"] = reason
+
+    def error(self, payload: dict[str, Any], key: str | None) -> None:
+        self.errors.append(payload)
+        self.error_counts[(payload["level"], payload["failure_type"], key or "")] += 1
+        if key is not None and key in self.status:
+            errors = self.status[key]["errors"]
+            errors.append(payload)
+            del errors[:-ERRORS_KEPT]
+
+    def completed_ranges(self, key: str) -> list[dict[str, Any]]:
+        return list(self.status.get(key, {}).get("completed_ranges") or [])
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    def elapsed_s(self) -> float:
+        return self.monotonic() - self.started
+
+    def _window_rate(self, now: float) -> float:
+        count = self.request.counts["record_count"]
+        self.samples.append((now, count))
+        while len(self.samples) > 1 and now - self.samples[1][0] >= WINDOW_S:
+            self.samples.popleft()
+        first_t, first_count = self.samples[0]
+        span = now - first_t
+        if span <= 0:
+            return _rate(count, now - self.started)
+        return _rate(count - first_count, span)
+
+    def _stream_entry(self, key: str, totals: Totals, now: float) -> dict[str, Any]:
+        entry = copy.copy(self.status[key])
+        entry.update(totals.stream(key))
+        entry["completed_ranges"] = list(entry["completed_ranges"])
+        entry["errors"] = list(entry["errors"])
+        total = entry.get("total_range")
+        if entry["status"] == "complete":
+            entry["coverage"] = 1.0
+        elif total:
+            entry["coverage"] = round(coverage(entry["completed_ranges"], total), 6)
+            eta = self._eta(key, entry["coverage"], now)
+            if eta is not None:
+                entry["eta_seconds"] = eta
+        return entry
+
+    def _eta(self, key: str, fraction: float, now: float) -> float | None:
+        first = self.coverage_start.setdefault(key, (now, fraction))
+        seconds = now - first[0]
+        gained = fraction - first[1]
+        if seconds < ETA_MIN_OBSERVED_S or gained <= 0:
+            return None
+        return round((1.0 - fraction) * seconds / gained, 1)
+
+    def snapshot(self, scope: str = "run") -> dict[str, Any]:
+        """A complete ProgressPayload of the run (``"run"``) or of this call (``"request"``)."""
+        now = self.monotonic()
+        call_elapsed_ms = int((now - self.started) * 1000)
+        totals = self.run if scope == "run" else self.request
+        elapsed_ms = totals.elapsed_ms + call_elapsed_ms
+        seconds = elapsed_ms / 1000
+        streams = {key: self._stream_entry(key, totals, now) for key in self.status}
+        payload: dict[str, Any] = {
+            "started_at": self.run_started_at if scope == "run" else self.request_started_at,
+            "elapsed_ms": elapsed_ms,
+            **totals.counts,
+            "records_per_second": _rate(totals.counts["record_count"], seconds),
+            "window_records_per_second": self._window_rate(now),
+            "requests_per_second": _rate(totals.counts["request_count"], seconds),
+            "budget_rps": self.budget_rps,
+            "writes": dict(totals.writes),
+            "lifetime": {
+                "record_count": self.lifetime_base["record_count"]
+                + self.request.counts["record_count"],
+                "request_count": self.lifetime_base["request_count"]
+                + self.request.counts["request_count"],
+                "elapsed_ms": self.lifetime_base["elapsed_ms"] + call_elapsed_ms,
+            },
+            "streams": streams,
+            "errors": list(self.errors),
+            "error_counts": [
+                {"level": level, "failure_type": kind, "stream": stream or None, "count": count}
+                for (level, kind, stream), count in sorted(self.error_counts.items())
+            ],
+        }
+        if self.live is not None or totals.event_count:
+            payload["live"] = {
+                **(self.live or {}),
+                "events_per_second": _rate(totals.event_count, seconds),
+                "event_count": totals.event_count,
+            }
+        etas = [s["eta_seconds"] for s in streams.values() if "eta_seconds" in s]
+        if etas:
+            payload["eta_seconds"] = max(etas)
+        if payload["budget_rps"] is None:
+            del payload["budget_rps"]
+        return payload

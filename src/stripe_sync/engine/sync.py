@@ -1,0 +1,591 @@
+"""``sync``: run a pipeline's source into its destination as one call of a sync run.
+
+One call = optional backfill phase + optional live phase. In each phase a source task forwards
+records and states to the destination through a bounded queue (back-pressure) while a destination
+task consumes what the destination confirms. Confirmed states advance the SyncState and are saved;
+terminal statuses wait behind the commit fence until every state emitted before them is confirmed.
+Everything the client sees goes through one output queue: ``catalog`` first, ``progress``, ``log``,
+confirmed ``source_state``, and exactly one ``end``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import traceback
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from datetime import UTC, datetime
+from typing import Any
+
+from stripe_sync.engine.catalog_selection import configure_catalog, select_streams
+from stripe_sync.engine.pipeline import Pipeline, parse_pipeline
+from stripe_sync.engine.progress import ProgressTracker
+from stripe_sync.engine.registry import load_connector, secret_fields, validate_config
+from stripe_sync.engine.state_store import StateStore
+from stripe_sync.engine.sync_run import SyncRun, stream_key
+from stripe_sync.protocol.connector import Message, call_setup
+from stripe_sync.protocol.errors import SyncError
+from stripe_sync.protocol.state import coerce_sync_state
+
+Clock = Callable[[], datetime]
+QUEUE_SIZE = 1000
+TERMINAL = ("complete", "skipped", "failed")
+_DONE: Message = {"type": "_done"}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def hard_deadline(time_limit: float) -> float:
+    """Seconds after which a call ends even if something is blocked."""
+    return time_limit + max(5.0, 0.1 * time_limit)
+
+
+class StopReason:
+    """Why a call stops early; the first reason set wins."""
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+
+    def set(self, reason: str) -> None:
+        if self.value is None:
+            self.value = reason
+
+
+class Session:
+    """The state of one ``sync`` call (see the module docstring)."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        source: Any,
+        destination: Any,
+        source_config: dict[str, Any],
+        destination_config: dict[str, Any],
+        run: SyncRun,
+        streams: list[dict[str, Any]],
+        live: bool,
+        time_limit: float | None,
+        state_limit: int | None,
+        state_store: StateStore | None,
+        input: AsyncIterator[dict[str, Any]] | None,
+        clock: Clock,
+        progress_interval: float,
+        abort: asyncio.Event,
+    ) -> None:
+        self.pipeline = pipeline
+        self.source = source
+        self.destination = destination
+        self.source_config = source_config
+        self.destination_config = destination_config
+        self.run = run
+        self.streams = streams
+        self.live = live
+        self.time_limit = time_limit
+        self.state_limit = state_limit
+        self.state_store = state_store
+        self.input = input
+        self.clock = clock
+        self.progress_interval = progress_interval
+        self.abort = abort
+        self.out: asyncio.Queue[Message] = asyncio.Queue()
+        self.stop = StopReason()
+        self.started = time.monotonic()
+        self.last_progress = 0.0
+        self.confirmed_count = 0
+        self.source_label = f"source/{pipeline.source.type}"
+        self.destination_label = f"destination/{pipeline.destination.type}"
+        self.tracker = ProgressTracker(
+            run_started_at=run.started_at,
+            request_started_at=iso(clock()),
+            stream_keys=[s["name"] for s in streams],
+            run_base=run.engine.get("run_progress"),
+            lifetime_base=run.engine.get("lifetime"),
+            stream_history=run.engine["streams"],
+            terminal=run.terminal,
+        )
+
+    # -- output ----------------------------------------------------------------------------
+
+    def emit(self, kind: str, payload: Any, by: str = "engine") -> None:
+        self.out.put_nowait(
+            {"type": kind, kind: payload, "_emitted_by": by, "_ts": iso(self.clock())}
+        )
+
+    def log(self, level: str, message: str) -> None:
+        self.emit("log", {"level": level, "message": message})
+
+    def progress(self) -> None:
+        self.last_progress = time.monotonic()
+        self.emit("progress", self.tracker.snapshot("run"))
+
+    def maybe_progress(self) -> None:
+        if time.monotonic() - self.last_progress >= self.progress_interval:
+            self.progress()
+
+    def error(self, payload: dict[str, Any], by: str) -> None:
+        key = (
+            stream_key(payload["stream"], payload.get("account")) if payload.get("stream") else None
+        )
+        self.tracker.error(payload, key)
+        if payload["level"] == "global":
+            self.log("error", f"global error: {payload['message']}")
+            self.stop.set("error")
+        elif payload["level"] in ("stream", "account"):
+            self.log(
+                "error", f"stream error: {key or payload.get('account')}: {payload['message']}"
+            )
+        self.emit("error", payload, by)
+        self.progress()
+
+    def crash(self, exc: BaseException, by: str) -> None:
+        message = str(exc) or type(exc).__name__
+        self.log("error", f"connector crashed: {message}")
+        payload = {"level": "global", "failure_type": "system_error", "message": message}
+        if not isinstance(exc, SyncError):
+            payload["stack_trace"] = "".join(traceback.format_exception(exc))[-4000:]
+        self.tracker.error(payload, None)
+        self.emit("error", payload, by)
+        self.stop.set("error")
+        self.progress()
+
+    # -- the run ---------------------------------------------------------------------------
+
+    async def drive(self) -> None:
+        """Run the phases of this call, then emit ``end`` and close the output."""
+        try:
+            await call_setup(self.source, self.source_config, {"streams": self.streams})
+            await call_setup(self.destination, self.destination_config, {"streams": self.streams})
+            self.emit("catalog", {"streams": self._display_catalog()})
+            self.progress()
+            deadline = self.started + self.time_limit if self.time_limit is not None else None
+            if self.run.has_more:
+                catalog = configure_catalog(
+                    self.streams, self.run, backfill_limit=self.pipeline.backfill_limit
+                )
+                await self._phase(catalog, deadline)
+            if self.live and self.stop.value is None and not self.run.has_more:
+                self.run.engine["mode"] = "live"
+                catalog = configure_catalog(self.streams, self.run, live=True)
+                await self._phase(catalog, deadline)
+        except SyncError as exc:
+            self.crash(exc, "engine")
+        await self._finish()
+
+    def _display_catalog(self) -> list[dict[str, Any]]:
+        shown = []
+        for stream in self.streams:
+            entry = {k: stream[k] for k in ("name", "primary_key", "supports_time_range")}
+            if stream.get("supports_time_range"):
+                entry["time_range"] = self.run.time_range(stream["name"])
+            shown.append(entry)
+        return shown
+
+    async def _phase(self, catalog: dict[str, Any], deadline: float | None) -> None:
+        phase = Phase(self, catalog)
+        await phase.run(deadline)
+
+    async def _finish(self) -> None:
+        reason = self.stop.value
+        if reason is None:
+            reason = "time_limit" if self.live else "complete"
+        elif reason == "time_limit" and not self.live and not self.run.has_more:
+            reason = "complete"
+        self.progress()
+        request_progress = self.tracker.snapshot("request")
+        run_progress = self.tracker.snapshot("run")
+        self.run.save_progress(run_progress, request_progress["lifetime"])
+        if self.state_store is not None:
+            try:
+                await self.state_store.save(self.pipeline.name, self.run.state)
+            except Exception as exc:  # the store is the destination's database
+                self.crash(exc, "engine")
+                reason = "error"
+        self.emit(
+            "end",
+            {
+                "reason": reason,
+                "has_more": self.run.has_more,
+                "ending_state": self.run.state,
+                "request_progress": request_progress,
+                "run_progress": run_progress,
+            },
+        )
+        self.out.put_nowait(_DONE)
+
+    async def save_state(self) -> None:
+        run_progress = self.tracker.snapshot("run")
+        self.run.save_progress(run_progress, run_progress["lifetime"])
+        if self.state_store is not None:
+            await self.state_store.save(self.pipeline.name, self.run.state)
+
+
+class Phase:
+    """One source → destination pass with the fence, limits and cancellation."""
+
+    def __init__(self, session: Session, catalog: dict[str, Any]) -> None:
+        self.s = session
+        self.catalog = catalog
+        self.configured = {stream["name"] for stream in catalog["streams"]}
+        self.to_destination: asyncio.Queue[Message | None] = asyncio.Queue(QUEUE_SIZE)
+        self.forwarded: deque[tuple[int, dict[str, Any]]] = deque()
+        self.sequence = 0
+        self.watermark = 0
+        self.pending_terminal: list[tuple[int, str, dict[str, Any]]] = []
+        self.started: set[str] = set()
+        self.finished: set[str] = set()
+        self.failed_in_destination: set[str] = set()
+        self.unknown_warned: set[str] = set()
+        self.soft_stop = False
+
+    async def run(self, deadline: float | None) -> None:
+        source_task = asyncio.create_task(self._pump_source())
+        destination_task = asyncio.create_task(self._pump_destination(source_task))
+        watchers = [asyncio.create_task(self._watch_abort(source_task))]
+        if deadline is not None:
+            watchers.append(
+                asyncio.create_task(self._watch_time(source_task, destination_task, deadline))
+            )
+        try:
+            await asyncio.gather(source_task, destination_task, return_exceptions=True)
+        finally:
+            for task in (source_task, destination_task, *watchers):
+                task.cancel()
+            await asyncio.gather(source_task, destination_task, *watchers, return_exceptions=True)
+
+    async def _watch_abort(self, source_task: asyncio.Task[None]) -> None:
+        await self.s.abort.wait()
+        self.s.stop.set("aborted")
+        source_task.cancel()
+
+    async def _watch_time(
+        self,
+        source_task: asyncio.Task[None],
+        destination_task: asyncio.Task[None],
+        deadline: float,
+    ) -> None:
+        """Soft stop at the next state boundary when time is up; cancel all at the hard deadline."""
+        s = self.s
+        assert s.time_limit is not None
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+        self.soft_stop = True
+        s.stop.set("time_limit")
+        if s.run.engine.get("mode") == "live":
+            source_task.cancel()
+        await asyncio.sleep(hard_deadline(s.time_limit) - s.time_limit)
+        s.log("warn", "time limit: hard deadline reached, stopping")
+        source_task.cancel()
+        destination_task.cancel()
+
+    # -- source side -----------------------------------------------------------------------
+
+    async def _pump_source(self) -> None:
+        s = self.s
+        try:
+            reader = s.source.read(
+                s.source_config, self.catalog, s.run.state["source"], s.input if s.live else None
+            )
+            async with aclosing(reader):
+                async for message in reader:
+                    if s.stop.value in ("error", "state_limit", "aborted"):
+                        break
+                    await self._from_source(message)
+                    if self.soft_stop and message["type"] == "source_state":
+                        break
+                    s.maybe_progress()
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:
+            s.crash(exc, s.source_label)
+        finally:
+            await self._close_destination_input()
+
+    async def _close_destination_input(self) -> None:
+        try:
+            self.to_destination.put_nowait(None)
+        except asyncio.QueueFull:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.to_destination.put(None)
+
+    async def _from_source(self, message: Message) -> None:
+        s = self.s
+        kind = message.get("type")
+        if kind == "record":
+            record = message["record"]
+            key = self._known(record["stream"], record.get("account"))
+            if key is None or key in self.failed_in_destination:
+                return
+            s.tracker.record(key)
+            await self.to_destination.put(message)
+        elif kind == "source_state":
+            await self._source_state(message)
+        elif kind == "stream_status":
+            self._stream_status(message["stream_status"])
+        elif kind == "source_stats":
+            stats = message["source_stats"]
+            key = stream_key(stats["stream"], stats.get("account")) if stats.get("stream") else None
+            s.tracker.source_stats(stats, key)
+        elif kind == "error":
+            s.error(message["error"], s.source_label)
+        elif kind == "log":
+            s.emit("log", message["log"], s.source_label)
+        elif kind == "control":
+            secrets = secret_fields(s.source.spec())
+            config = {
+                k: ("***" if k in secrets else v) for k, v in message["control"]["config"].items()
+            }
+            s.emit("control", {"config": config}, s.source_label)
+        else:
+            s.log("warn", f"unknown message type from source: {kind}")
+
+    def _known(self, stream: str, account: str | None) -> str | None:
+        if stream not in self.configured:
+            if stream not in self.unknown_warned:
+                self.unknown_warned.add(stream)
+                self.s.log("warn", f"unknown stream from source: {stream}")
+            return None
+        return stream_key(stream, account)
+
+    async def _source_state(self, message: Message) -> None:
+        payload = message["source_state"]
+        if payload.get("state_type", "stream") == "stream":
+            key = self._known(payload["stream"], payload.get("account"))
+            if key is None or key in self.failed_in_destination:
+                return
+            if key not in self.started and not self.s.live:
+                self.s.log("warn", f"state before started: {key}")
+            if key in self.finished:
+                self.s.log("warn", f"state after terminal status: {key}")
+        self.sequence += 1
+        self.forwarded.append((self.sequence, payload))
+        await self.to_destination.put(message)
+
+    def _stream_status(self, payload: dict[str, Any]) -> None:
+        s = self.s
+        key = self._known(payload["stream"], payload.get("account"))
+        if key is None:
+            return
+        status = payload["status"]
+        if status == "started":
+            if key in self.started:
+                s.log("warn", f"duplicate started: {key}")
+            self.started.add(key)
+            s.tracker.stream_status(key, payload)
+            s.progress()
+        elif status == "range_complete":
+            s.run.complete_range(key, payload["range"])
+            s.tracker.stream_status(key, payload)
+        elif status == "reset":
+            s.run.reset_stream(key)
+            s.tracker.stream_status(key, payload)
+            s.log("warn", f"stream reset: {key}: {payload.get('reason')}")
+        elif status in TERMINAL:
+            self.finished.add(key)
+            self.pending_terminal.append((self.sequence, key, payload))
+            self._apply_fenced()
+
+    def _apply_fenced(self) -> None:
+        s = self.s
+        ready = [entry for entry in self.pending_terminal if entry[0] <= self.watermark]
+        if not ready:
+            return
+        self.pending_terminal = [e for e in self.pending_terminal if e[0] > self.watermark]
+        for _, key, payload in ready:
+            if key in self.failed_in_destination:
+                continue
+            s.run.finish_stream(key, payload["status"])
+            s.tracker.terminal(key, payload["status"], payload.get("reason"))
+        s.progress()
+
+    # -- destination side ------------------------------------------------------------------
+
+    async def _destination_input(self) -> AsyncIterator[Message]:
+        while (message := await self.to_destination.get()) is not None:
+            yield message
+
+    async def _pump_destination(self, source_task: asyncio.Task[None]) -> None:
+        s = self.s
+        try:
+            writer = s.destination.write(
+                s.destination_config, self.catalog, self._destination_input()
+            )
+            async with aclosing(writer):
+                async for message in writer:
+                    if self._from_destination(message) or s.stop.value == "state_limit":
+                        break
+                    if message.get("type") == "source_state":
+                        await s.save_state()
+                    s.maybe_progress()
+        except Exception as exc:
+            s.crash(exc, s.destination_label)
+        finally:
+            if not source_task.done():
+                source_task.cancel()
+            self._drain()
+        self._apply_fenced()
+
+    def _drain(self) -> None:
+        """Empty the queue so a source blocked on a full queue can see its cancellation."""
+        while not self.to_destination.empty():
+            self.to_destination.get_nowait()
+
+    def _from_destination(self, message: Message) -> bool:
+        """Handle one destination message; True when the destination failed as a whole."""
+        s = self.s
+        kind = message.get("type")
+        if kind == "source_state":
+            self._confirmed(message["source_state"])
+        elif kind == "write_stats":
+            s.tracker.write_stats(message["write_stats"])
+        elif kind == "error":
+            payload = message["error"]
+            if payload["level"] == "stream" and payload.get("stream"):
+                key = stream_key(payload["stream"], payload.get("account"))
+                self.failed_in_destination.add(key)
+                s.run.finish_stream(key, "failed")
+                s.tracker.terminal(key, "failed", payload["message"])
+            s.error(payload, s.destination_label)
+            return bool(payload["level"] == "global")
+        elif kind == "log":
+            s.emit("log", message["log"], s.destination_label)
+        else:
+            s.log("warn", f"unexpected message type from destination: {kind}")
+        return False
+
+    def _confirmed(self, payload: dict[str, Any]) -> None:
+        s = self.s
+        while self.forwarded:
+            sequence, forwarded = self.forwarded.popleft()
+            if forwarded == payload:
+                self.watermark = sequence
+                break
+        else:
+            s.log("warn", "destination confirmed a state that was not sent to it")
+            return
+        if s.state_limit is not None and s.confirmed_count >= s.state_limit:
+            return
+        s.run.confirm_state(payload)
+        key = (
+            stream_key(payload["stream"], payload.get("account")) if payload.get("stream") else None
+        )
+        s.tracker.state(key)
+        s.confirmed_count += 1
+        s.emit("source_state", payload, s.destination_label)
+        self._apply_fenced()
+        if s.state_limit is not None and s.confirmed_count >= s.state_limit:
+            s.stop.set("state_limit")
+
+
+async def sync(
+    pipeline: Pipeline | dict[str, Any] | str,
+    state: dict[str, Any] | None = None,
+    *,
+    sync_run_id: str | None = None,
+    fresh: bool = False,
+    live: bool = False,
+    time_limit: float | None = None,
+    state_limit: int | None = None,
+    state_store: StateStore | None = None,
+    input: AsyncIterator[dict[str, Any]] | None = None,
+    clock: Clock | None = None,
+    progress_interval: float = 1.0,
+    abort: asyncio.Event | None = None,
+) -> AsyncIterator[Message]:
+    """Run one call of a sync run and yield its output (see protocol.md, "Engine → client").
+
+    Bad input (pipeline, connector type, config, stream names, state) raises ConfigError before
+    anything is read or written. ``state`` defaults to what ``state_store`` holds. Setting
+    ``abort`` (or closing this iterator) stops the source, flushes and ends ``aborted``.
+    """
+    parsed = parse_pipeline(pipeline)
+    clock = clock or utc_now
+    source = load_connector("source", parsed.source)
+    destination = load_connector("destination", parsed.destination)
+    source_config = validate_config(source, parsed.source.config, "source")
+    destination_config = validate_config(destination, parsed.destination.config, "destination")
+    if state is None and state_store is not None:
+        state = await state_store.load(parsed.name)
+    coerced = coerce_sync_state(state)
+    streams = select_streams(await source.discover(source_config), parsed.streams)
+    run = SyncRun.begin(
+        coerced,
+        pipeline=parsed.name,
+        selected=[stream["name"] for stream in streams],
+        now=iso(clock()),
+        sync_run_id=sync_run_id,
+        fresh=fresh,
+        live=live,
+    )
+    abort = abort or asyncio.Event()
+    session = Session(
+        parsed,
+        source=source,
+        destination=destination,
+        source_config=source_config,
+        destination_config=destination_config,
+        run=run,
+        streams=streams,
+        live=live,
+        time_limit=time_limit,
+        state_limit=state_limit,
+        state_store=state_store,
+        input=input,
+        clock=clock,
+        progress_interval=progress_interval,
+        abort=abort,
+    )
+    driver = asyncio.create_task(session.drive())
+    try:
+        while (message := await session.out.get()) is not _DONE:
+            yield message
+    finally:
+        if not driver.done():
+            abort.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(asyncio.shield(driver), timeout=30)
+        if not driver.done():
+            driver.cancel()
+        await asyncio.gather(driver, return_exceptions=True)
+
+
+async def sync_until_complete(
+    pipeline: Pipeline | dict[str, Any] | str,
+    state: dict[str, Any] | None = None,
+    *,
+    max_attempts: int = 10,
+    **options: Any,
+) -> AsyncIterator[Message]:
+    """Call ``sync`` with the previous ``ending_state`` until nothing is left to do.
+
+    Stops when ``has_more`` is false, on ``error`` or ``aborted``, after ``max_attempts`` calls,
+    or when a call made no progress (no confirmed state and no newly terminal stream).
+    """
+    for _ in range(max_attempts):
+        end: dict[str, Any] | None = None
+        confirmed = 0
+        async for message in sync(pipeline, state, **options):
+            if message["type"] == "source_state":
+                confirmed += 1
+            elif message["type"] == "end":
+                end = message["end"]
+            yield message
+        if end is None:
+            return
+        before = len(((state or {}).get("engine") or {}).get("terminal_streams") or {})
+        state = end["ending_state"]
+        after = len(state["engine"].get("terminal_streams") or {})
+        if not end["has_more"] or end["reason"] in ("error", "aborted"):
+            return
+        if confirmed == 0 and after <= before:
+            return
+        options.pop("sync_run_id", None)
+        options.pop("fresh", None)
