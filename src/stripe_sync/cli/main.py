@@ -7,6 +7,8 @@ import sys
 import typer
 
 from stripe_sync.cli import exit_codes
+from stripe_sync.cli.demo import demo_command
+from stripe_sync.cli.pipeline_commands import pipeline_app
 
 app = typer.Typer(
     name="stripe-sync",
@@ -22,19 +24,22 @@ def _root() -> None:
     """Copy a Stripe account into a database you own, and keep it current."""
 
 
+app.command("demo")(demo_command)
+app.add_typer(pipeline_app, name="pipeline")
+
+
 def main() -> None:
     """Run the CLI; usage errors exit 2, unexpected exceptions exit 1 with a one-line message."""
     try:
-        app(standalone_mode=False)
+        result = app(standalone_mode=False)
+        sys.exit(result if isinstance(result, int) else exit_codes.DONE)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.BadParameter, typer.Abort) as exc:
         print(f"stripe-sync: {exc}", file=sys.stderr)
         sys.exit(exit_codes.USAGE_ERROR)
-    except Exception as exc:  # click usage errors and bugs
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors of the (vendored) click parser, and bugs
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show(file=sys.stderr)
             sys.exit(exit_codes.USAGE_ERROR)
         print(

@@ -1,0 +1,185 @@
+"""`stripe-sync pipeline …`: the connector verbs over a pipeline JSON, NDJSON on stdout."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from stripe_sync.cli import exit_codes
+from stripe_sync.cli.outcome import exit_code_for_end
+from stripe_sync.cli.running import run_command
+from stripe_sync.engine import connector_calls
+from stripe_sync.engine.pipeline import Pipeline, parse_pipeline
+from stripe_sync.engine.registry import Role, load_connector, validate_config
+from stripe_sync.engine.state_store import FileStateStore, StateStore
+from stripe_sync.engine.sync import sync
+from stripe_sync.protocol.connector import Message
+from stripe_sync.protocol.ndjson import aread_ndjson, encode
+
+pipeline_app = typer.Typer(help="Run one connector verb of a pipeline; NDJSON on stdout.")
+
+PipelineOption = Annotated[str, typer.Option("--pipeline", help="pipeline JSON text or file")]
+StateOption = Annotated[Path | None, typer.Option("--state", help="state file (read and saved)")]
+RoleOption = Annotated[str, typer.Option("--side", help="source or destination")]
+
+
+def _print(message: Message) -> None:
+    sys.stdout.buffer.write(encode(message))
+    sys.stdout.buffer.flush()
+
+
+def _role(value: str) -> Role:
+    if value not in ("source", "destination"):
+        raise typer.BadParameter("--side must be 'source' or 'destination'")
+    return "source" if value == "source" else "destination"
+
+
+def destination_state_store(pipeline: Pipeline) -> StateStore | None:
+    """The destination's own ``_sync_state`` store, when it has one."""
+    destination = load_connector("destination", pipeline.destination)
+    make_store = getattr(destination, "state_store", None)
+    if make_store is None:
+        return None
+    store: StateStore = make_store(
+        validate_config(destination, pipeline.destination.config, "destination")
+    )
+    return store
+
+
+@pipeline_app.command("sync")
+def sync_command(
+    pipeline: PipelineOption,
+    state: StateOption = None,
+    sync_run_id: Annotated[str | None, typer.Option("--sync-run-id")] = None,
+    time_limit: Annotated[float | None, typer.Option("--time-limit", min=0)] = None,
+    state_limit: Annotated[int | None, typer.Option("--state-limit", min=1)] = None,
+    live: Annotated[bool, typer.Option("--live")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh")] = False,
+) -> None:
+    """Sync source → destination; state from --state FILE or the destination's store."""
+
+    async def main(abort: asyncio.Event) -> int:
+        parsed = parse_pipeline(pipeline)
+        store = FileStateStore(state) if state is not None else destination_state_store(parsed)
+        end: dict[str, Any] | None = None
+        async for message in sync(
+            parsed,
+            sync_run_id=sync_run_id,
+            fresh=fresh,
+            live=live,
+            time_limit=time_limit,
+            state_limit=state_limit,
+            state_store=store,
+            abort=abort,
+        ):
+            _print(message)
+            if message["type"] == "end":
+                end = message["end"]
+        return exit_code_for_end(end) if end else exit_codes.INTERNAL_ERROR
+
+    raise typer.Exit(run_command(main))
+
+
+@pipeline_app.command("read")
+def read_command(
+    pipeline: PipelineOption,
+    state: StateOption = None,
+    time_limit: Annotated[float | None, typer.Option("--time-limit", min=0)] = None,
+    state_limit: Annotated[int | None, typer.Option("--state-limit", min=1)] = None,
+) -> None:
+    """Read the source alone: its messages, then `end`."""
+
+    async def main(abort: asyncio.Event) -> int:
+        saved = await FileStateStore(state).load("") if state is not None else None
+        end: dict[str, Any] | None = None
+        async for message in connector_calls.read(
+            pipeline, saved, time_limit=time_limit, state_limit=state_limit
+        ):
+            _print(message)
+            if message["type"] == "end":
+                end = message["end"]
+            if abort.is_set():
+                return exit_codes.ABORTED
+        return exit_code_for_end(end) if end else exit_codes.INTERNAL_ERROR
+
+    raise typer.Exit(run_command(main))
+
+
+async def _stdin_messages() -> AsyncIterator[Message]:
+    async def chunks() -> AsyncIterator[bytes]:
+        while chunk := await asyncio.to_thread(os.read, 0, 1 << 16):
+            yield chunk
+
+    async for message in aread_ndjson(chunks()):
+        yield message
+
+
+@pipeline_app.command("write")
+def write_command(pipeline: PipelineOption) -> None:
+    """Write NDJSON messages from stdin to the destination; print what it confirms."""
+
+    async def main(abort: asyncio.Event) -> int:
+        code = exit_codes.DONE
+        async for message in connector_calls.write(pipeline, _stdin_messages()):
+            _print(message)
+            if message["type"] == "error" and message["error"]["level"] == "global":
+                code = exit_codes.FINISHED_WITH_ERRORS
+        return code
+
+    raise typer.Exit(run_command(main))
+
+
+@pipeline_app.command("check")
+def check_command(pipeline: PipelineOption, side: RoleOption = "source") -> None:
+    """Check that one side can connect."""
+    role = _role(side)
+
+    async def main(abort: asyncio.Event) -> int:
+        status = await connector_calls.check(pipeline, role)
+        _print({"type": "connection_status", "connection_status": status})
+        return (
+            exit_codes.DONE if status["status"] == "succeeded" else exit_codes.FINISHED_WITH_ERRORS
+        )
+
+    raise typer.Exit(run_command(main))
+
+
+@pipeline_app.command("discover")
+def discover_command(pipeline: PipelineOption) -> None:
+    """Print the source's catalog for the pipeline's streams."""
+
+    async def main(abort: asyncio.Event) -> int:
+        _print({"type": "catalog", "catalog": await connector_calls.discover(pipeline)})
+        return exit_codes.DONE
+
+    raise typer.Exit(run_command(main))
+
+
+@pipeline_app.command("setup")
+def setup_command(pipeline: PipelineOption, side: RoleOption = "destination") -> None:
+    """Run one side's idempotent setup."""
+    role = _role(side)
+
+    async def main(abort: asyncio.Event) -> int:
+        await connector_calls.setup(pipeline, role)
+        return exit_codes.DONE
+
+    raise typer.Exit(run_command(main))
+
+
+@pipeline_app.command("teardown")
+def teardown_command(pipeline: PipelineOption, side: RoleOption = "destination") -> None:
+    """Run one side's teardown."""
+    role = _role(side)
+
+    async def main(abort: asyncio.Event) -> int:
+        await connector_calls.teardown(pipeline, role)
+        return exit_codes.DONE
+
+    raise typer.Exit(run_command(main))
