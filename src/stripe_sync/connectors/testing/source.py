@@ -41,7 +41,7 @@ class TestSourceConfig(BaseModel):
 
     streams: dict[str, GeneratedStream] = {}
     scenario: list[dict[str, Any]] | None = None
-    catalog: list[dict[str, Any]] | None = Field(
+    catalog: list[str | dict[str, Any]] | None = Field(
         default=None, description="streams to discover in scripted mode (names or Stream objects)"
     )
 
