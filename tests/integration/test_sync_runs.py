@@ -28,13 +28,13 @@ async def test_time_limited_run_continues_to_completion_with_every_record_once(t
     rows = tmp_path / "rows.jsonl"
     pipeline = make_pipeline(THREE_STREAMS, path=str(rows), name="cut")
 
-    first, end = await run_sync(pipeline, time_limit=0.3)
+    _, end = await run_sync(pipeline, time_limit=0.3)
     assert end["reason"] == "time_limit"
     assert end["has_more"] is True
     run_id = end["ending_state"]["engine"]["sync_run_id"]
     started_at = end["ending_state"]["engine"]["started_at"]
 
-    second, end = await run_sync(pipeline, end["ending_state"], sync_run_id=run_id)
+    _, end = await run_sync(pipeline, end["ending_state"], sync_run_id=run_id)
     assert end["reason"] == "complete"
     assert end["has_more"] is False
     assert end["ending_state"]["engine"]["started_at"] == started_at
@@ -118,7 +118,7 @@ async def test_request_count_is_the_sum_of_source_stats_and_lifetime_adds_up():
 async def test_second_run_after_completion_is_incremental():
     streams = {"customers": {"records": 5}}
     pipeline = make_pipeline(streams, name="incremental")
-    first_messages, first = await run_sync(pipeline, clock=pinned_clock("2026-01-01T00:00:00"))
+    _, first = await run_sync(pipeline, clock=pinned_clock("2026-01-01T00:00:00"))
     assert first["has_more"] is False
     second_messages, second = await run_sync(
         pipeline, first["ending_state"], clock=pinned_clock("2026-01-02T00:00:00")
