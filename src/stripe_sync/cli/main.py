@@ -9,6 +9,7 @@ import typer
 from stripe_sync.cli import exit_codes
 from stripe_sync.cli.demo import demo_command
 from stripe_sync.cli.pipeline_commands import pipeline_app
+from stripe_sync.cli.streams import streams_command
 
 app = typer.Typer(
     name="stripe-sync",
@@ -26,6 +27,7 @@ def _root() -> None:
 
 app.command("demo")(demo_command)
 app.add_typer(pipeline_app, name="pipeline")
+app.command("streams")(streams_command)
 
 
 def main() -> None:
