@@ -1,0 +1,111 @@
+"""The connector face of a database destination: spec, check, setup, write, teardown, state store.
+
+``DatabaseDestination`` implements the protocol once; SQLite and Postgres subclass it with how to
+open a connection (``connect``) and how to build their ``_sync_state`` store (``state_store``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from typing import Any
+
+from stripe_sync.destinations.config import DestinationConfig, parse_config
+from stripe_sync.destinations.database import Database, prepare_table
+from stripe_sync.destinations.errors import DestinationError
+from stripe_sync.destinations.layout import (
+    BOOKKEEPING_COLUMNS,
+    DELETED_TABLE,
+    STATE_TABLE,
+    TableLayout,
+    layout_for_stream,
+)
+from stripe_sync.destinations.writer import BatchWriter, error_message
+from stripe_sync.engine.state_store import StateStore
+from stripe_sync.protocol.connector import Config, Message
+
+
+class DatabaseDestination(ABC):
+    """A destination that keeps one typed table per stream in a database."""
+
+    config_model = DestinationConfig
+
+    @abstractmethod
+    async def connect(self, config: DestinationConfig) -> Database:
+        """Open a connection; failures are DestinationErrors (auth, unreachable, bad path)."""
+
+    @abstractmethod
+    def state_store(self, config: Config) -> StateStore:
+        """The ``_sync_state`` store in this destination's database."""
+
+    def spec(self) -> dict[str, Any]:
+        return {"config": DestinationConfig.model_json_schema(by_alias=True)}
+
+    async def check(self, config: Config) -> dict[str, Any]:
+        settings = parse_config(config)
+        try:
+            db = await self.connect(settings)
+            try:
+                await db.check_writable()
+            finally:
+                await db.close()
+        except DestinationError as exc:
+            return {"status": "failed", "message": str(exc)}
+        return {"status": "succeeded", "message": "connected; tables can be created and written"}
+
+    async def setup(self, config: Config, catalog: dict[str, Any]) -> None:
+        """Create the schema, bookkeeping tables and every stream's table (idempotent)."""
+        settings = parse_config(config)
+        layouts = _layouts(catalog)
+        db = await self.connect(settings)
+        try:
+            await db.prepare_schema()
+            for layout in layouts:
+                await prepare_table(db, layout)
+        finally:
+            await db.close()
+
+    async def teardown(self, config: Config, catalog: dict[str, Any]) -> None:
+        """Drop the catalog's tables (only those with our bookkeeping columns), ``_sync_deleted``,
+        ``_sync_state`` and, in Postgres, the schema when nothing else is left in it."""
+        settings = parse_config(config)
+        layouts = _layouts(catalog)
+        db = await self.connect(settings)
+        try:
+            drops: list[str] = []
+            for layout in layouts:
+                columns = await db.table_columns(layout.table)
+                if columns is not None and set(BOOKKEEPING_COLUMNS) <= set(columns):
+                    drops.append(db.statements.drop_table(layout.table))
+            drops += [
+                db.statements.drop_table(DELETED_TABLE),
+                db.statements.drop_table(STATE_TABLE),
+            ]
+            await db.execute(drops)
+            await db.drop_schema_if_empty()
+        finally:
+            await db.close()
+
+    async def write(
+        self, config: Config, catalog: dict[str, Any], messages: AsyncIterator[Message]
+    ) -> AsyncIterator[Message]:
+        settings = parse_config(config)
+        try:
+            db = await self.connect(settings)
+        except DestinationError as exc:
+            yield error_message(exc)
+            return
+        try:
+            try:
+                await db.prepare_schema()
+            except DestinationError as exc:
+                yield error_message(exc)
+                return
+            async for message in BatchWriter(db, catalog, settings).run(messages):
+                yield message
+        finally:
+            await db.close()
+
+
+def _layouts(catalog: dict[str, Any]) -> list[TableLayout]:
+    return [layout_for_stream(stream) for stream in catalog.get("streams") or []]

@@ -1,0 +1,53 @@
+"""The state fence: holds each ``source_state`` until the records before it are durable.
+
+Records are counted per stream as they arrive (``received``) and as their batches commit
+(``durable``). A stream state waits for its stream's records that came before it; a global state
+waits for every stream's. States leave in arrival order, unchanged. A state that waits on a failed
+stream can never be confirmed in this run and is dropped (the engine re-reads from the last
+confirmed state next time), so it does not hold back the states after it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+Message = dict[str, Any]
+
+
+class StateFence:
+    """Pending states with what each waits for: ``{stream: records that must be durable}``."""
+
+    def __init__(self) -> None:
+        self._pending: deque[tuple[Message, dict[str, int]]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def hold(
+        self, message: Message, received: Mapping[str, int], durable: Mapping[str, int]
+    ) -> None:
+        """Queue a state behind the records received so far that are not durable yet."""
+        payload = message.get("source_state") or {}
+        if payload.get("state_type", "stream") == "global":
+            streams = list(received)
+        else:
+            stream = payload.get("stream")
+            streams = [stream] if isinstance(stream, str) and stream in received else []
+        waits = {s: received[s] for s in streams if received[s] > durable.get(s, 0)}
+        self._pending.append((message, waits))
+
+    def release(self, durable: Mapping[str, int], failed: set[str]) -> list[Message]:
+        """Pop the states, in order, whose records are all durable; drop ones behind a failure."""
+        released: list[Message] = []
+        while self._pending:
+            message, waits = self._pending[0]
+            if any(stream in failed for stream in waits):
+                self._pending.popleft()
+                continue
+            if any(durable.get(stream, 0) < count for stream, count in waits.items()):
+                break
+            self._pending.popleft()
+            released.append(message)
+        return released
