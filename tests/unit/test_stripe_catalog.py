@@ -339,12 +339,18 @@ def test_document_round_trip_gives_the_same_catalog(catalog):
 def test_v2_list_paths_page_by_token_and_filter_by_iso_time():
     catalog = load_catalog(V2_FRAGMENT_PATH)
     assert catalog.api_version == "2099-01-01.fragment"
-    assert list(catalog.streams) == ["core_event_destinations", "core_events"]
+    assert list(catalog.streams) == [
+        "core_event_destinations",
+        "core_events",
+        "money_management_transactions",
+    ]
     events = catalog.streams["core_events"]
     assert events.cursor == "page" and events.supports_limit
     assert events.time_filter == TimeFilter("gte", "lt", "iso")
     assert events.supports_time_range and events.created_field == "created"
     assert events.json_schema["properties"]["created"] == {"type": "string", "format": "date-time"}
+    transactions = catalog.streams["money_management_transactions"]
+    assert transactions.time_filter == TimeFilter("created_gte", "created_lt", "iso")
     destinations = catalog.streams["core_event_destinations"]
     assert destinations.cursor == "page" and not destinations.supports_time_range
     assert destinations.retrieve_path == "/v2/core/event_destinations/{id}"

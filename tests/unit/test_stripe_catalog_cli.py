@@ -40,7 +40,7 @@ def test_spec_option_uses_another_spec():
     result = run_streams("--spec", str(V2_FRAGMENT_PATH))
     assert result.returncode == 0, result.stderr
     names = [stream["name"] for stream in orjson.loads(result.stdout)["catalog"]["streams"]]
-    assert names == ["core_event_destinations", "core_events"]
+    assert names == ["core_event_destinations", "core_events", "money_management_transactions"]
 
 
 def test_missing_spec_is_a_usage_error_with_one_line(tmp_path):

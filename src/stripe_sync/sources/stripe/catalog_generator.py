@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ def stream_name(path: str) -> str:
 
 
 @dataclass(frozen=True)
-class ListEndpoint:
+class _ListEndpoint:
     """A ``GET`` operation answering with a page of objects."""
 
     path: str
@@ -90,6 +90,14 @@ class ListEndpoint:
     @property
     def is_top_level(self) -> bool:
         return "{" not in self.path
+
+    @property
+    def owner_path(self) -> str | None:
+        """``/v1/invoices`` for ``/v1/invoices/{invoice}/lines``: the list of the owning objects."""
+        *owner, param, _ = self.path.split("/")
+        if param.startswith("{") and "{" not in "/".join(owner):
+            return "/".join(owner)
+        return None
 
     @property
     def required_params(self) -> list[str]:
@@ -161,7 +169,7 @@ class _SpecIndex:
             return True
         return field_name == resource_id.rpartition(".")[2] and node.get("type") == "string"
 
-    def _find_list_endpoints(self) -> Iterator[ListEndpoint]:
+    def _find_list_endpoints(self) -> Iterator[_ListEndpoint]:
         for path in sorted(self.spec["paths"]):
             operation = self.operation(path, "get")
             if operation is None or not path.startswith(("/v1/", "/v2/")):
@@ -170,7 +178,7 @@ class _SpecIndex:
             data = properties.get("data", {})
             if data.get("type") != "array" or not {"has_more", "next_page_url"} & properties.keys():
                 continue
-            yield ListEndpoint(
+            yield _ListEndpoint(
                 path=path,
                 query_params={
                     param["name"]: param
@@ -187,6 +195,7 @@ class _CatalogBuilder:
 
     def __init__(self, index: _SpecIndex) -> None:
         self.index = index
+        self.summariser = _SchemaSummariser(index)
         self.excluded: list[Exclusion] = []
         self.fan_outs: dict[str, FanOut] = {}
         self.default_params: dict[str, dict[str, str]] = {}
@@ -196,7 +205,7 @@ class _CatalogBuilder:
             [e for e in self.index.list_endpoints.values() if e.is_top_level]
         )
         streams = [self._stream(endpoint) for endpoint in endpoints]
-        routes = _EventRouter(self.index, endpoints, streams).routes()
+        routes = _EventRouter(self.index, streams).routes()
         streams = [_with_events(stream, routes.get(stream.name, {})) for stream in streams]
         return StripeCatalog(
             api_version=self.index.api_version,
@@ -205,10 +214,10 @@ class _CatalogBuilder:
             excluded=tuple(sorted(self.excluded, key=lambda exclusion: exclusion.path)),
         )
 
-    def _classify(self, top_level: list[ListEndpoint]) -> list[ListEndpoint]:
+    def _classify(self, top_level: list[_ListEndpoint]) -> list[_ListEndpoint]:
         """Record exclusions, fan-outs and default parameters; return the stream endpoints."""
         by_path = {endpoint.path: endpoint for endpoint in top_level}
-        candidates: list[ListEndpoint] = []
+        candidates: list[_ListEndpoint] = []
         for endpoint in top_level:
             if endpoint.path.endswith("/search"):
                 listed = by_path.get(endpoint.path.removesuffix("/search"))
@@ -246,9 +255,9 @@ class _CatalogBuilder:
                 streams.append(endpoint)
         return streams
 
-    def _drop_aliases(self, endpoints: list[ListEndpoint]) -> list[ListEndpoint]:
+    def _drop_aliases(self, endpoints: list[_ListEndpoint]) -> list[_ListEndpoint]:
         """Keep one endpoint per (objects, query parameters); the others are aliases of it."""
-        groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[ListEndpoint]] = {}
+        groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[_ListEndpoint]] = {}
         for endpoint in endpoints:
             key = (endpoint.item_schemas, tuple(sorted(endpoint.query_params)))
             groups.setdefault(key, []).append(endpoint)
@@ -263,24 +272,24 @@ class _CatalogBuilder:
                     )
         return sorted(kept, key=lambda endpoint: endpoint.path)
 
-    def _alias_preference(self, endpoint: ListEndpoint) -> tuple[bool, str]:
+    def _alias_preference(self, endpoint: _ListEndpoint) -> tuple[bool, str]:
         """The canonical path is the one named after the object (``balance_transactions``)."""
         resource = self.index.resource_id(endpoint.item_schemas[0]) or ""
         return (endpoint.name != resource.replace(".", "_") + "s", endpoint.path)
 
-    def _parent_params(self, endpoint: ListEndpoint) -> list[str]:
+    def _parent_params(self, endpoint: _ListEndpoint) -> list[str]:
         return [
             name
             for name in endpoint.required_params
-            if _account_scope_param(endpoint.query_params[name]) is None
+            if not _is_account_scope(endpoint.query_params[name])
         ]
 
     def _parent_endpoint(
         self,
-        endpoint: ListEndpoint,
+        endpoint: _ListEndpoint,
         parent_params: list[str],
-        plain: dict[str | None, ListEndpoint],
-    ) -> ListEndpoint | None:
+        plain: dict[str | None, _ListEndpoint],
+    ) -> _ListEndpoint | None:
         """The stream whose ids feed the single required parameter (one level of fan-out)."""
         if len(parent_params) != 1:
             return None
@@ -293,21 +302,19 @@ class _CatalogBuilder:
         candidates.append(param)
         return next((plain[c] for c in candidates if c in plain), None)
 
-    def _default_params(self, endpoint: ListEndpoint) -> dict[str, str]:
+    def _default_params(self, endpoint: _ListEndpoint) -> dict[str, str]:
         """Parameters that widen a list to every object: ``status=all``, account scope."""
         params = {}
         for name, param in sorted(endpoint.query_params.items()):
-            schema = self.index.deref(param.get("schema", {}))
-            scope = _account_scope_param(param) if param.get("required") else None
-            if scope is not None:
-                params[f"{name}[{scope}]"] = "account"
-            elif "all" in schema.get("enum", []):
+            if _is_account_scope(param):
+                params[f"{name}[type]"] = "account"
+            elif "all" in self.index.deref(param.get("schema", {})).get("enum", []):
                 params[name] = "all"
         return params
 
     def _exclude(
         self,
-        endpoint: ListEndpoint,
+        endpoint: _ListEndpoint,
         reason: ExclusionReason,
         detail: str,
         canonical_stream: str | None = None,
@@ -316,14 +323,13 @@ class _CatalogBuilder:
             Exclusion(endpoint.path, endpoint.name, reason, detail, canonical_stream)
         )
 
-    def _stream(self, endpoint: ListEndpoint) -> StreamDef:
+    def _stream(self, endpoint: _ListEndpoint) -> StreamDef:
         item = endpoint.item_schemas[0]
-        retrieve_path = self._retrieve_path(endpoint)
         return StreamDef(
             name=endpoint.name,
             list_path=endpoint.path,
             object=self.index.resource_id(item) or item,
-            json_schema=_SchemaSummariser(self.index).object_schema(item),
+            json_schema=self.summariser.object_schema(item),
             created_field=self._created_field(item),
             time_filter=self._time_filter(endpoint),
             supports_limit="limit" in endpoint.query_params,
@@ -331,7 +337,7 @@ class _CatalogBuilder:
             default_params=self.default_params[endpoint.path],
             fan_out=self.fan_outs.get(endpoint.path),
             embedded_lists=self._embedded_lists(endpoint),
-            retrieve_path=retrieve_path,
+            retrieve_path=self._retrieve_path(endpoint),
             deletable=self._deletable(endpoint),
         )
 
@@ -350,7 +356,7 @@ class _CatalogBuilder:
             None,
         )
 
-    def _time_filter(self, endpoint: ListEndpoint) -> TimeFilter | None:
+    def _time_filter(self, endpoint: _ListEndpoint) -> TimeFilter | None:
         """``created[gte]``/``created[lt]`` (v1, unix) or flat ISO bounds (v2 ``created_gte``/``gte``)."""
         params = endpoint.query_params
         if "created" in params:
@@ -363,13 +369,13 @@ class _CatalogBuilder:
                 return TimeFilter(gte, lt, _time_format(params[gte].get("schema", {})))
         return None
 
-    def _retrieve_path(self, endpoint: ListEndpoint) -> str | None:
+    def _retrieve_path(self, endpoint: _ListEndpoint) -> str | None:
         for path in self._item_paths(endpoint):
             if self.index.operation(path, "get") is not None:
                 return endpoint.path + "/{id}"
         return None
 
-    def _deletable(self, endpoint: ListEndpoint) -> bool:
+    def _deletable(self, endpoint: _ListEndpoint) -> bool:
         """A ``DELETE`` that answers with a deleted-object stub (not, e.g., a canceled subscription)."""
         for path in self._item_paths(endpoint):
             operation = self.index.operation(path, "delete")
@@ -378,7 +384,7 @@ class _CatalogBuilder:
                 return "deleted" in schema.get("properties", {})
         return False
 
-    def _item_paths(self, endpoint: ListEndpoint) -> list[str]:
+    def _item_paths(self, endpoint: _ListEndpoint) -> list[str]:
         """Paths ``<list path>/{param}`` addressing one object of the list."""
         prefix = endpoint.path + "/{"
         return [
@@ -389,7 +395,7 @@ class _CatalogBuilder:
             and path.count("/") == prefix.count("/")
         ]
 
-    def _embedded_lists(self, endpoint: ListEndpoint) -> dict[str, str]:
+    def _embedded_lists(self, endpoint: _ListEndpoint) -> dict[str, str]:
         """Lists always present in the object (first page only) and the path that pages each."""
         item = endpoint.item_schemas[0]
         schema = self.index.deref(self.index.schemas[item])
@@ -404,17 +410,13 @@ class _CatalogBuilder:
                 embedded[field_name] = path
         return embedded
 
-    def _list_path_for(self, owner: ListEndpoint, item_schemas: tuple[str, ...]) -> str | None:
+    def _list_path_for(self, owner: _ListEndpoint, item_schemas: tuple[str, ...]) -> str | None:
         """``/v1/invoices/{id}/lines`` (nested) or ``/v1/subscription_items?subscription={id}``."""
         for candidate in self.index.list_endpoints.values():
             if candidate.item_schemas != item_schemas:
                 continue
-            nested = candidate.path.split("/")
-            if (
-                candidate.path.startswith(owner.path + "/{")
-                and len(nested) == owner.path.count("/") + 3
-            ):
-                return "/".join([*nested[:-2], "{id}", nested[-1]])
+            if candidate.owner_path == owner.path:
+                return f"{owner.path}/{{id}}/{candidate.path.rpartition('/')[2]}"
             fan_out = self.fan_outs.get(candidate.path)
             if fan_out is not None and fan_out.parent_stream == owner.name:
                 return f"{candidate.path}?{fan_out.param}={{id}}"
@@ -431,11 +433,8 @@ class _EventRouter:
     stream's record when they point at it (``customer.discount``, ``person``).
     """
 
-    def __init__(
-        self, index: _SpecIndex, endpoints: list[ListEndpoint], streams: list[StreamDef]
-    ) -> None:
+    def __init__(self, index: _SpecIndex, streams: list[StreamDef]) -> None:
         self.index = index
-        self.endpoints = endpoints
         self.stream_by_object = {stream.object: stream for stream in streams}
 
     def routes(self) -> dict[str, dict[str, EventRoute]]:
@@ -476,9 +475,8 @@ class _EventRouter:
         return namespaced.item_schemas if namespaced else ()
 
     def _listed_under(self, parent: StreamDef, segment: str) -> tuple[str, ...]:
-        path = parent.list_path + "/{"
         for endpoint in self.index.list_endpoints.values():
-            if endpoint.path.startswith(path) and endpoint.path.endswith("}/" + segment):
+            if endpoint.owner_path == parent.list_path and endpoint.path.endswith("/" + segment):
                 return endpoint.item_schemas
         return ()
 
@@ -490,9 +488,8 @@ class _EventRouter:
             stream
             for stream in self.stream_by_object.values()
             if any(
-                endpoint.item_schemas == objects
+                endpoint.owner_path == stream.list_path and endpoint.item_schemas == objects
                 for endpoint in self.index.list_endpoints.values()
-                if endpoint.path.startswith(stream.list_path + "/{")
             )
         ]
 
@@ -561,18 +558,16 @@ class _SchemaSummariser:
 
 
 def _with_events(stream: StreamDef, routes: dict[str, EventRoute]) -> StreamDef:
-    return StreamDef(
-        **{
-            **stream.__dict__,
-            "event_types": tuple(
-                sorted(event for event, route in routes.items() if route.parent_id_field is None)
-            ),
-            "sub_object_events": {
-                event: route.parent_id_field
-                for event, route in sorted(routes.items())
-                if route.parent_id_field is not None
-            },
-        }
+    return replace(
+        stream,
+        event_types=tuple(
+            sorted(event for event, route in routes.items() if route.parent_id_field is None)
+        ),
+        sub_object_events={
+            event: route.parent_id_field
+            for event, route in sorted(routes.items())
+            if route.parent_id_field is not None
+        },
     )
 
 
@@ -594,16 +589,18 @@ def _alternatives(schema: JsonObject) -> list[JsonObject]:
     return list(schema.get("anyOf", [schema]))
 
 
-def _account_scope_param(param: JsonObject) -> str | None:
-    """For a scope object parameter that can be ``{"type": "account"}``, the key to set (``type``)."""
+def _is_account_scope(param: JsonObject) -> bool:
+    """A required scope object that can be ``{"type": "account"}`` (``apps/secrets``)."""
     schema = param.get("schema", {})
     scope_type = schema.get("properties", {}).get("type", {})
-    if schema.get("type") == "object" and "account" in scope_type.get("enum", []):
-        return "type"
-    return None
+    return (
+        bool(param.get("required"))
+        and schema.get("type") == "object"
+        and "account" in scope_type.get("enum", [])
+    )
 
 
-def _cursor_kind(endpoint: ListEndpoint) -> CursorKind:
+def _cursor_kind(endpoint: _ListEndpoint) -> CursorKind:
     if "starting_after" in endpoint.query_params:
         return "starting_after"
     if endpoint.paged_by_token:
