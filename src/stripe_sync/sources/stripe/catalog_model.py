@@ -140,7 +140,10 @@ class StreamDef:
         )
 
     def to_protocol_stream(self) -> dict[str, Any]:
-        """The protocol's ``Stream``: records carry ``_account_id``, which completes the primary key."""
+        """The protocol's ``Stream``: records carry ``_account_id``, which completes the primary key.
+
+        Nested schema dicts are shared with the (cached) catalog: treat them as read-only.
+        """
         properties = dict(self.json_schema.get("properties", {}))
         properties[ACCOUNT_ID_FIELD] = {"type": "string"}
         required = sorted({*self.json_schema.get("required", []), ACCOUNT_ID_FIELD})
