@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from stripe_sync.protocol.errors import SyncError
+from stripe_sync.protocol.ranges import parse_time
 
 KeyPath = list[str]
 
@@ -29,6 +37,13 @@ class Model(BaseModel):
 class TimeRange(Model):
     gte: str | None = None
     lt: str
+
+    @field_validator("gte", "lt")
+    @classmethod
+    def _is_a_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time(value)  # range maths parses these later; refuse what it cannot read
+        return value
 
 
 class Stream(Model):
@@ -74,15 +89,17 @@ class Record(Model):
 
 class SourceState(Model):
     state_type: Literal["stream", "global"] = "stream"
-    stream: str | None = None
+    # validate_default: the checks below run when the field is absent, so errors name the field.
+    stream: str | None = Field(default=None, validate_default=True)
     data: Any = None
     account: str | None = None
 
-    @model_validator(mode="after")
-    def _stream_state_names_its_stream(self) -> SourceState:
-        if self.state_type == "stream" and not self.stream:
+    @field_validator("stream")
+    @classmethod
+    def _stream_state_names_its_stream(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("state_type") == "stream" and not value:
             raise ValueError("a stream state needs 'stream'")
-        return self
+        return value
 
 
 StatusName = Literal["started", "range_complete", "complete", "skipped", "failed", "reset"]
@@ -92,17 +109,26 @@ class StreamStatus(Model):
     stream: str
     status: StatusName
     total_range: TimeRange | None = None
-    range: TimeRange | None = None
-    reason: str | None = None
+    range: TimeRange | None = Field(default=None, validate_default=True)
+    reason: str | None = Field(default=None, validate_default=True)
     account: str | None = None
 
-    @model_validator(mode="after")
-    def _status_carries_its_fields(self) -> StreamStatus:
-        if self.status == "range_complete" and self.range is None:
+    @field_validator("range")
+    @classmethod
+    def _range_complete_carries_range(
+        cls, value: TimeRange | None, info: ValidationInfo
+    ) -> TimeRange | None:
+        if info.data.get("status") == "range_complete" and value is None:
             raise ValueError("'range_complete' needs 'range'")
-        if self.status in ("skipped", "failed", "reset") and not self.reason:
-            raise ValueError(f"'{self.status}' needs 'reason'")
-        return self
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _status_carries_reason(cls, value: str | None, info: ValidationInfo) -> str | None:
+        status = info.data.get("status")
+        if status in ("skipped", "failed", "reset") and not value:
+            raise ValueError(f"'{status}' needs 'reason'")
+        return value
 
 
 ErrorLevel = Literal["global", "account", "stream", "transient"]
