@@ -38,8 +38,10 @@ class Dialect:
     types: Mapping[Kind, str]
     json_type: str
     timestamp_type: str
-    extract: Callable[[Column, str], str]  # (column, JSON expression) -> SQL expression
-    strip_account: Callable[[str], str]  # JSON expression without ACCOUNT_FIELD
+    # FROM clause over a staging table (stage, target table, condition on alias ``s``) exposing
+    # ``inc``: the staged columns plus ``_raw`` = ``_data`` without ACCOUNT_FIELD
+    staged_source: Callable[[str, str, str], str]
+    extract: Callable[[Column], str]  # a typed column's value from the staged source
     json_array: str  # function building a JSON array: jsonb_build_array / json_array
     param: Callable[[str], str]  # named parameter placeholder
     inserted_flag: str  # true in RETURNING for a row the statement inserted (not updated)
@@ -168,13 +170,16 @@ class Statements:
     def _insert_staged(self, layout: TableLayout, stage: str, *, deleted: bool) -> str:
         names = [c.name for c in layout.all_columns] + ["_raw_data", "_version", "_synced_at"]
         values = [f"inc.{quote(c.name)}" for c in layout.key]
-        values += [self.dialect.extract(c, "inc._data") for c in layout.columns]
-        values += [self.dialect.strip_account("inc._data"), "inc._version", self._p("synced_at")]
+        values += [self.dialect.extract(c) for c in layout.columns]
+        values += ["inc._raw", "inc._version", self._p("synced_at")]
         flag = "TRUE" if deleted else "FALSE"
+        table = self.table(layout.table)
+        source = self.dialect.staged_source(
+            quote(stage), table, f"{'' if deleted else 'NOT '}s._deleted"
+        )
         return (
-            f"INSERT INTO {self.table(layout.table)} AS cur ({_quoted(names)}, _deleted) "
-            f"SELECT {', '.join(values)}, {flag} FROM {quote(stage)} AS inc "
-            f"WHERE {'' if deleted else 'NOT '}inc._deleted"
+            f"INSERT INTO {table} AS cur ({_quoted(names)}, _deleted) "
+            f"SELECT {', '.join(values)}, {flag} FROM {source} WHERE TRUE"
         )
 
     def _deleted_later(self, layout: TableLayout) -> str:

@@ -7,6 +7,7 @@ statements. Driver errors become DestinationErrors: a lost or refused connection
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -37,11 +38,14 @@ _AUTH_PHRASES = (
 async def connect(url: str) -> psycopg.AsyncConnection:
     """Open an autocommit connection; failures are DestinationErrors without the password."""
     try:
-        return await psycopg.AsyncConnection.connect(
+        conn = await psycopg.AsyncConnection.connect(
             url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name="stripe-sync"
         )
     except psycopg.Error as exc:
         raise _connect_failure(exc) from None
+    with contextlib.suppress(psycopg.Error):  # a server built without lz4 keeps pglz
+        await conn.execute("SET default_toast_compression = 'lz4'")
+    return conn
 
 
 def _connect_failure(exc: psycopg.Error) -> DestinationError:

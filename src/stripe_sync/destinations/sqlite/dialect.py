@@ -11,8 +11,14 @@ from stripe_sync.destinations.layout import ACCOUNT_FIELD, Column, Kind
 from stripe_sync.destinations.sql import Dialect
 
 
-def _extract(column: Column, data: str) -> str:
+def _staged_source(stage: str, table: str, condition: str) -> str:
+    raw = f"json_remove(s._data, '$.{ACCOUNT_FIELD}')"
+    return f"(SELECT s.*, {raw} AS _raw FROM {stage} AS s WHERE {condition}) AS inc"
+
+
+def _extract(column: Column) -> str:
     path = f"'$.{column.field}'"
+    data = "inc._data"
     if column.kind is Kind.JSON:
         return f"nullif({data} -> {path}, 'null')"
     if column.kind is Kind.TIMESTAMP:
@@ -31,8 +37,8 @@ SQLITE = Dialect(
     },
     json_type="TEXT",
     timestamp_type="TEXT",
+    staged_source=_staged_source,
     extract=_extract,
-    strip_account=lambda data: f"json_remove({data}, '$.{ACCOUNT_FIELD}')",
     json_array="json_array",
     param=lambda name: f":{name}",
     inserted_flag="(rowid > :max_rowid)",
