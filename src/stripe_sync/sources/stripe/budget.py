@@ -1,0 +1,180 @@
+"""The request budget: one pacer shared by every stream (and account) of a source.
+
+Requests are granted at most ``rate`` per second for the account (a token bucket with a small
+burst) and at most ``endpoint_rate`` per second per endpoint, round-robin between the streams that
+are waiting, so a big stream cannot starve small ones. On a 429 the account rate is halved (and
+``Retry-After`` honoured); after a quiet period it climbs back by a tenth per second, up to the
+configured rate. A rate of 0 means unlimited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+RECOVERY_DELAY_S = 2.0
+RECOVERY_STEP = 0.1
+MIN_RATE = 1.0
+ACCOUNT_BURST_S = 0.25
+
+
+@dataclass
+class _Bucket:
+    """A token bucket: ``rate`` tokens per second, holding at most ``burst`` tokens."""
+
+    rate: float
+    burst: float
+    tokens: float = 1.0
+    updated: float = 0.0
+
+    def refill(self, now: float) -> None:
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+
+    def wait_time(self, now: float) -> float:
+        self.refill(now)
+        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+
+
+@dataclass
+class _Waiter:
+    endpoint: str
+    future: asyncio.Future[None]
+
+
+@dataclass
+class _Queue:
+    waiters: deque[_Waiter] = field(default_factory=deque)
+
+
+class RequestBudget:
+    """Grants permission to send requests; see the module docstring."""
+
+    def __init__(
+        self,
+        rate: float,
+        endpoint_rate: float = 25.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.configured_rate = rate
+        self.endpoint_rate = endpoint_rate
+        self.clock = clock
+        now = clock()
+        self.account = _Bucket(rate, self._burst(rate), 1.0, now) if rate > 0 else None
+        self.endpoints: dict[str, _Bucket] = {}
+        self.streams: OrderedDict[str, _Queue] = OrderedDict()
+        self.paused_until = 0.0
+        self.last_limited = -1e9
+        self.last_recover = now
+        self.rate_limited_count = 0
+        self._wakeup = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def _burst(rate: float) -> float:
+        return max(1.0, rate * ACCOUNT_BURST_S)
+
+    @property
+    def current_rps(self) -> float:
+        """The rate in force now (0 = unlimited)."""
+        return round(self.account.rate, 2) if self.account else 0.0
+
+    async def acquire(self, stream: str, endpoint: str) -> None:
+        """Wait until a request of ``stream`` to ``endpoint`` may be sent."""
+        if self.account is None and self.endpoint_rate <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(endpoint, loop.create_future())
+        self.streams.setdefault(stream, _Queue()).waiters.append(waiter)
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = loop.create_task(self._dispatch())
+        self._wakeup.set()
+        try:
+            await waiter.future
+        except asyncio.CancelledError:
+            queue = self.streams.get(stream)
+            if queue is not None and waiter in queue.waiters:
+                queue.waiters.remove(waiter)
+            raise
+
+    def rate_limited(self, retry_after: float | None = None) -> None:
+        """A 429 arrived: halve the account rate and pause for ``Retry-After`` when given."""
+        now = self.clock()
+        self.rate_limited_count += 1
+        if self.account is not None and now - self.last_limited > 0.5:
+            self.account.rate = max(MIN_RATE, self.account.rate / 2)
+            self.account.burst = self._burst(self.account.rate)
+            self.account.tokens = min(self.account.tokens, 0.0)
+        self.last_limited = now
+        if retry_after:
+            self.paused_until = max(self.paused_until, now + retry_after)
+
+    def _recover(self, now: float) -> None:
+        elapsed = now - self.last_recover
+        self.last_recover = now
+        account = self.account
+        if account is None or account.rate >= self.configured_rate:
+            return
+        if now - self.last_limited >= RECOVERY_DELAY_S:
+            account.refill(now)
+            step = self.configured_rate * RECOVERY_STEP * elapsed
+            account.rate = min(self.configured_rate, account.rate + step)
+            account.burst = self._burst(account.rate)
+
+    def _endpoint(self, endpoint: str, now: float) -> _Bucket | None:
+        if self.endpoint_rate <= 0:
+            return None
+        bucket = self.endpoints.get(endpoint)
+        if bucket is None:
+            bucket = self.endpoints[endpoint] = _Bucket(self.endpoint_rate, 1.0, 1.0, now)
+        return bucket
+
+    def _next_grant(self, now: float) -> tuple[float, str | None]:
+        """Seconds until the next waiter may go, and its stream (round-robin order)."""
+        best_wait, best_stream = float("inf"), None
+        account_wait = max(self.paused_until - now, 0.0)
+        if self.account is not None:
+            account_wait = max(account_wait, self.account.wait_time(now))
+        for stream, queue in self.streams.items():
+            if not queue.waiters:
+                continue
+            bucket = self._endpoint(queue.waiters[0].endpoint, now)
+            wait = max(account_wait, bucket.wait_time(now) if bucket else 0.0)
+            if wait < best_wait:
+                best_wait, best_stream = wait, stream
+        return best_wait, best_stream
+
+    async def _dispatch(self) -> None:
+        while True:
+            now = self.clock()
+            self._recover(now)
+            wait, stream = self._next_grant(now)
+            if stream is None:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if wait > 0:
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=wait)
+                continue
+            queue = self.streams[stream]
+            waiter = queue.waiters.popleft()
+            self.streams.move_to_end(stream)
+            if waiter.future.done():
+                continue
+            if self.account is not None:
+                self.account.tokens -= 1.0
+            bucket = self._endpoint(waiter.endpoint, now)
+            if bucket is not None:
+                bucket.tokens -= 1.0
+            waiter.future.set_result(None)
+
+    async def close(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)

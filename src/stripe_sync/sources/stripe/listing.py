@@ -1,0 +1,106 @@
+"""Streams that cannot be split by time: cursor-only lists, one-shot lists, fan-out lists (one
+list per parent object) and ``backfill_limit`` (the newest N objects of a range)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from stripe_sync.sources.stripe.catalog import StreamDef
+from stripe_sync.sources.stripe.client import StripeResponse
+from stripe_sync.sources.stripe.segments import PAGE_SIZE
+from stripe_sync.sources.stripe.stream_context import StreamContext
+
+
+async def pages(
+    context: StreamContext,
+    stream: StreamDef,
+    params: dict[str, Any],
+    cursor: str | None = None,
+    *,
+    path: str | None = None,
+) -> AsyncIterator[tuple[StripeResponse, list[dict[str, Any]], str | None]]:
+    """Page a list from ``cursor``: yields (response, objects, cursor after this page)."""
+    path = path or stream.list_path
+    query = {**stream.default_params, **params}
+    if stream.supports_limit:
+        query.setdefault("limit", PAGE_SIZE)
+    while True:
+        page_query = dict(query)
+        if cursor is not None and stream.cursor == "starting_after":
+            page_query["starting_after"] = cursor
+        elif cursor is not None and stream.cursor == "page":
+            page_query["page"] = cursor
+        response = await context.get(path, page_query, endpoint=stream.list_path)
+        objects: list[dict[str, Any]] = response.body.get("data") or []
+        has_more = False
+        if stream.cursor == "starting_after":
+            has_more = bool(response.body.get("has_more")) and bool(objects)
+            cursor = objects[-1]["id"] if objects else cursor
+        elif stream.cursor == "page":
+            cursor = _page_token(response.body.get("next_page_url"))
+            has_more = cursor is not None
+        yield response, objects, cursor
+        if not has_more:
+            return
+
+
+def _page_token(next_page_url: Any) -> str | None:
+    if not isinstance(next_page_url, str) or not next_page_url:
+        return None
+    return dict(parse_qsl(urlsplit(next_page_url).query)).get("page")
+
+
+async def list_by_cursor(context: StreamContext, saved: Any) -> None:
+    """Page the whole list; the state after each page holds the cursor (resume point)."""
+    saved = saved if isinstance(saved, dict) and not saved.get("complete") else {}
+    cursor = saved.get("cursor")
+    async for response, objects, next_cursor in pages(context, context.stream, {}, cursor):
+        await context.emit_objects(response, objects)
+        cursor = next_cursor
+        await context.emit_state({"cursor": cursor})
+    await context.emit_state({"cursor": cursor, "complete": True})
+
+
+async def list_newest(context: StreamContext, limit: int, params: dict[str, Any]) -> None:
+    """The newest ``limit`` objects (within ``params``' time filter), without splitting."""
+    remaining = limit
+    query = dict(params)
+    async for response, objects, _ in pages(context, context.stream, query):
+        kept = objects[:remaining]
+        await context.emit_objects(response, kept)
+        remaining -= len(kept)
+        if remaining <= 0:
+            break
+        query["limit"] = min(PAGE_SIZE, remaining)
+    await context.emit_state({"complete": True, "newest": limit})
+
+
+async def list_per_parent(context: StreamContext, parent: StreamDef, saved: Any) -> None:
+    """Fan-out: page the parent list and, for each parent object, the child list.
+
+    The state after each parent page holds the parent cursor; the children of one parent page are
+    fetched concurrently, as many at a time as the stream's share of the budget keeps busy.
+    """
+    fan_out = context.stream.fan_out
+    assert fan_out is not None
+    saved = saved if isinstance(saved, dict) and not saved.get("complete") else {}
+    parent_cursor = saved.get("parent_cursor")
+    limiter = asyncio.Semaphore(context.desired_in_flight())
+
+    async def children(parent_object: dict[str, Any]) -> None:
+        parent_id = parent_object.get(fan_out.parent_field)
+        if not parent_id:
+            return
+        async with limiter:
+            params = {fan_out.param: parent_id}
+            async for response, objects, _ in pages(context, context.stream, params):
+                await context.emit_objects(response, objects)
+
+    async for _, parents, next_cursor in pages(context, parent, {}, parent_cursor):
+        await asyncio.gather(*(children(obj) for obj in parents))
+        parent_cursor = next_cursor
+        await context.emit_state({"parent_cursor": parent_cursor})
+    await context.emit_state({"parent_cursor": parent_cursor, "complete": True})
