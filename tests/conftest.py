@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.support.destinations import Target
 from tests.support.postgres import PostgresServer
 
 _database_numbers = itertools.count(1)
@@ -33,3 +35,11 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 def postgres_db_url(postgres_server: PostgresServer) -> str:
     """URL of a fresh, empty database of its own for one test."""
     return postgres_server.create_database(f"test_{next(_database_numbers)}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    """An empty destination database: a SQLite file, then a fresh Postgres database."""
+    if request.param == "sqlite":
+        return Target("sqlite", f"sqlite:///{tmp_path / 'stripe.db'}")
+    return Target("postgres", request.getfixturevalue("postgres_db_url"))
