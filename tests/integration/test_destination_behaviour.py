@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-
-from stripe_sync.destinations.layout import InvalidName
 from tests.support.destinations import (
     CUSTOMER_SCHEMA,
     Target,
@@ -26,6 +24,8 @@ from tests.support.destinations import (
     tombstone,
     totals,
 )
+
+from stripe_sync.destinations.layout import InvalidName
 
 
 def rows_by_id(target: Target, columns: str = "id, email, _version, _deleted") -> dict[str, tuple]:
