@@ -1,0 +1,67 @@
+"""The request budget: rate, per-endpoint cap, fairness between streams, adaptive back-off."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+from stripe_sync.sources.stripe.budget import RequestBudget
+
+
+async def hammer(budget, streams, seconds, endpoint_of=lambda stream: stream):
+    granted: Counter[str] = Counter()
+    deadline = time.monotonic() + seconds
+
+    async def worker(stream):
+        while time.monotonic() < deadline:
+            await budget.acquire(stream, endpoint_of(stream))
+            if time.monotonic() < deadline:
+                granted[stream] += 1
+
+    await asyncio.gather(*(worker(s) for s in streams for _ in range(4)))
+    await budget.close()
+    return granted
+
+
+async def test_account_rate_is_never_exceeded_and_shared_fairly():
+    budget = RequestBudget(rate=40, endpoint_rate=0)
+    granted = await hammer(budget, ["a", "b", "c", "d"], 1.5)
+    total = sum(granted.values())
+    assert total <= 40 * 1.5 + 10 + 1
+    assert total >= 40 * 1.5 * 0.7
+    assert max(granted.values()) - min(granted.values()) <= 3
+
+
+async def test_endpoint_cap_holds_for_one_stream_while_others_use_the_rest():
+    budget = RequestBudget(rate=60, endpoint_rate=10)
+    granted = await hammer(budget, ["big", "small"], 1.5)
+    assert granted["big"] <= 10 * 1.5 + 2
+    assert granted["small"] <= 10 * 1.5 + 2
+
+
+async def test_unlimited_budget_does_not_wait():
+    budget = RequestBudget(rate=0, endpoint_rate=0)
+    started = time.monotonic()
+    for _ in range(1000):
+        await budget.acquire("s", "e")
+    assert time.monotonic() - started < 1.0
+
+
+async def test_rate_limit_halves_the_rate_and_it_recovers():
+    budget = RequestBudget(rate=40, endpoint_rate=0)
+    budget.rate_limited()
+    assert budget.current_rps == 20
+    await hammer(budget, ["a"], 1.0)
+    assert budget.current_rps == 20
+    await hammer(budget, ["a"], 3.5)
+    assert budget.current_rps > 30
+
+
+async def test_retry_after_pauses_every_grant():
+    budget = RequestBudget(rate=100, endpoint_rate=0)
+    budget.rate_limited(retry_after=0.5)
+    started = time.monotonic()
+    await budget.acquire("a", "e")
+    assert time.monotonic() - started >= 0.45
+    await budget.close()
