@@ -10,6 +10,8 @@ from stripe_sync.cli import exit_codes
 from stripe_sync.cli.demo import demo_command
 from stripe_sync.cli.pipeline_commands import pipeline_app
 from stripe_sync.cli.streams import streams_command
+from stripe_sync.cli.sync_command import sync_command
+from stripe_sync.protocol.errors import ConfigError
 
 app = typer.Typer(
     name="stripe-sync",
@@ -28,6 +30,7 @@ def _root() -> None:
 app.command("demo")(demo_command)
 app.add_typer(pipeline_app, name="pipeline")
 app.command("streams")(streams_command)
+app.command("sync")(sync_command)
 
 
 def main() -> None:
@@ -37,6 +40,9 @@ def main() -> None:
         sys.exit(result if isinstance(result, int) else exit_codes.DONE)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        print(f"stripe-sync: {exc}", file=sys.stderr)
+        sys.exit(exit_codes.USAGE_ERROR)
     except (typer.BadParameter, typer.Abort) as exc:
         print(f"stripe-sync: {exc}", file=sys.stderr)
         sys.exit(exit_codes.USAGE_ERROR)

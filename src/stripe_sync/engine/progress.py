@@ -59,8 +59,10 @@ class ProgressTracker:
         lifetime_base: dict[str, Any] | None,
         stream_history: dict[str, dict[str, Any]],
         terminal: dict[str, str],
+        labels: dict[str, str] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.labels = labels or {}
         self.monotonic = monotonic
         self.started = monotonic()
         self.run_started_at = run_started_at
@@ -211,6 +213,7 @@ class ProgressTracker:
         seconds = elapsed_ms / 1000
         streams = {key: self._stream_entry(key, totals, now) for key in self.status}
         payload: dict[str, Any] = {
+            **self.labels,
             "started_at": self.run_started_at if scope == "run" else self.request_started_at,
             "elapsed_ms": elapsed_ms,
             **totals.counts,

@@ -112,6 +112,7 @@ class Session:
             lifetime_base=run.engine.get("lifetime"),
             stream_history=run.engine["streams"],
             terminal=run.terminal,
+            labels={"pipeline": pipeline.name, "sync_run_id": run.engine["sync_run_id"]},
         )
 
     # -- output ----------------------------------------------------------------------------

@@ -220,6 +220,8 @@ class StreamProgress(Model):
 
 
 class ProgressPayload(Model):
+    pipeline: str | None = None
+    sync_run_id: str | None = None
     started_at: str
     elapsed_ms: int
     record_count: int = 0

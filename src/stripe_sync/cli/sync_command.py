@@ -1,0 +1,114 @@
+"""`stripe-sync sync`: Stripe → a database, state kept in the destination's `_sync_state`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import typer
+
+from stripe_sync.cli import exit_codes
+from stripe_sync.cli.outcome import exit_code_for_end
+from stripe_sync.cli.output import OutputMode, render_sync
+from stripe_sync.cli.pipeline_commands import destination_state_store
+from stripe_sync.cli.running import run_command
+from stripe_sync.destinations.config import destination_for_url
+from stripe_sync.engine.pipeline import parse_pipeline
+from stripe_sync.engine.sync import sync
+
+ApiKey = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key", envvar="STRIPE_API_KEY", help="secret or restricted key", show_default=False
+    ),
+]
+BaseUrl = Annotated[str | None, typer.Option("--base-url", envvar="STRIPE_API_BASE")]
+To = Annotated[
+    str,
+    typer.Option("--to", envvar="DATABASE_URL", help="sqlite:///FILE or postgresql://…"),
+]
+Schema = Annotated[str | None, typer.Option("--schema", help="Postgres schema (default stripe)")]
+PipelineName = Annotated[str, typer.Option("--pipeline-name")]
+
+
+def stripe_pipeline(
+    *,
+    api_key: str | None,
+    base_url: str | None,
+    to: str,
+    schema: str | None,
+    pipeline_name: str,
+    streams: str | None = None,
+    account: str | None = None,
+    backfill_limit: int | None = None,
+    max_rps: float | None = None,
+) -> dict[str, Any]:
+    """The pipeline the `sync`-style commands run (validated later by the engine)."""
+    if not api_key:
+        raise typer.BadParameter("an API key is needed: --api-key or STRIPE_API_KEY")
+    source: dict[str, Any] = {"api_key": api_key}
+    if base_url:
+        source["base_url"] = base_url
+    if account:
+        source["account"] = account
+    if max_rps is not None:
+        source["max_requests_per_second"] = max_rps
+    pipeline: dict[str, Any] = {
+        "name": pipeline_name,
+        "source": {"type": "stripe", "config": source},
+        "destination": destination_for_url(to, schema=schema),
+    }
+    if streams:
+        pipeline["streams"] = [name.strip() for name in streams.split(",") if name.strip()]
+    if backfill_limit is not None:
+        pipeline["backfill_limit"] = backfill_limit
+    return pipeline
+
+
+def sync_command(
+    api_key: ApiKey = None,
+    base_url: BaseUrl = None,
+    to: To = "sqlite:///stripe.db",
+    schema: Schema = None,
+    pipeline_name: PipelineName = "default",
+    streams: Annotated[str | None, typer.Option("--streams", help="a,b,c")] = None,
+    account: Annotated[str | None, typer.Option("--account", help="acct_…")] = None,
+    backfill_limit: Annotated[int | None, typer.Option("--backfill-limit", min=1)] = None,
+    time_limit: Annotated[float | None, typer.Option("--time-limit", min=0)] = None,
+    state_limit: Annotated[int | None, typer.Option("--state-limit", min=1)] = None,
+    max_rps: Annotated[float | None, typer.Option("--max-rps", min=0)] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    plain: Annotated[bool, typer.Option("--plain")] = False,
+    ndjson: Annotated[bool, typer.Option("--ndjson")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh")] = False,
+) -> None:
+    """Sync a Stripe account into a database; run it again to continue or catch up."""
+    pipeline = parse_pipeline(
+        stripe_pipeline(
+            api_key=api_key,
+            base_url=base_url,
+            to=to,
+            schema=schema,
+            pipeline_name=pipeline_name,
+            streams=streams,
+            account=account,
+            backfill_limit=backfill_limit,
+            max_rps=max_rps,
+        )
+    )
+    mode = OutputMode(progress=progress, plain=plain, ndjson=ndjson)
+
+    async def main(abort: asyncio.Event) -> int:
+        store = destination_state_store(pipeline)
+        messages = sync(
+            pipeline,
+            fresh=fresh,
+            time_limit=time_limit,
+            state_limit=state_limit,
+            state_store=store,
+            abort=abort,
+        )
+        end = await render_sync(messages, mode)
+        return exit_code_for_end(end) if end else exit_codes.INTERNAL_ERROR
+
+    raise typer.Exit(run_command(main))

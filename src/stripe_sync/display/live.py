@@ -1,0 +1,117 @@
+"""The rich live view on stderr: header, stream rows with coverage bars, collapsed counts, summary.
+
+Redraws at most five times a second and always shows the latest state (the reducer's output is
+swapped in; rich refreshes on its own clock).
+"""
+
+from __future__ import annotations
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from stripe_sync.display.state import DisplayState
+from stripe_sync.display.view import RunView, build_view, format_duration, summary_lines
+
+REFRESH_PER_SECOND = 5
+HEADER_LINES = 8
+STATUS_STYLE = {
+    "started": "cyan",
+    "complete": "green",
+    "failed": "bold red",
+    "skipped": "yellow",
+    "pending": "dim",
+}
+
+
+def _header(view: RunView) -> Text:
+    budget = f"{view.budget_rps:g}/s" if view.budget_rps else "unlimited"
+    writes = view.writes
+    text = Text()
+    text.append(f"pipeline {view.pipeline}", style="bold")
+    text.append(f"  run {view.sync_run_id[:8]}  elapsed {format_duration(view.elapsed_s)}\n")
+    text.append(
+        f"records {view.record_count:,} (lifetime {view.lifetime_records:,})  "
+        f"written +{writes.get('inserted', 0):,} ~{writes.get('updated', 0):,} "
+        f"={writes.get('unchanged', 0):,} -{writes.get('deleted', 0):,}\n"
+    )
+    text.append(
+        f"{view.records_per_second:,.0f} rec/s (10 s: {view.window_records_per_second:,.0f})  "
+        f"requests {view.request_count:,}  budget {budget}  "
+        f"429s {view.rate_limited_count}  retries {view.retry_count}"
+    )
+    if view.eta_seconds is not None:
+        text.append(f"  eta {format_duration(view.eta_seconds)}")
+    return text
+
+
+def _table(view: RunView) -> Table:
+    table = Table(box=None, pad_edge=False, expand=False)
+    for column, justify in (
+        ("stream", "left"),
+        ("status", "left"),
+        ("records", "right"),
+        ("rec/s", "right"),
+        ("coverage", "left"),
+        ("%", "right"),
+        ("eta", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in view.rows:
+        coverage = (
+            row.coverage if row.coverage is not None else (1.0 if row.status == "complete" else 0.0)
+        )
+        table.add_row(
+            row.name,
+            Text(row.status, style=STATUS_STYLE.get(row.status, "")),
+            f"{row.record_count:,}",
+            f"{row.records_per_second:,.0f}",
+            ProgressBar(total=1.0, completed=coverage, width=20),
+            f"{coverage * 100:.0f}",
+            format_duration(row.eta_seconds) if row.status == "started" else "",
+        )
+        for error in row.errors[-2:]:
+            hint = f" — {error['hint']}" if error.get("hint") else ""
+            message = f"  {error['level']} {error['failure_type']}: {error['message']}{hint}"
+            table.add_row(Text(message, style="red"), "", "", "", "", "", "")
+    return table
+
+
+def render(state: DisplayState, height: int) -> RenderableType:
+    """The whole live view of ``state`` for a terminal ``height`` lines tall."""
+    view = build_view(state, max_rows=max(3, height - HEADER_LINES - len(state.notes)))
+    parts: list[RenderableType] = [_header(view), _table(view)]
+    if view.collapsed:
+        counts = ", ".join(f"{count} {status}" for status, count in sorted(view.collapsed.items()))
+        parts.append(Text(f"+ {counts}", style="dim"))
+    parts.extend(Text(note, style="yellow") for note in state.notes)
+    if state.finished:
+        parts.append(Text("\n".join(summary_lines(build_view(state))), style="bold"))
+    return Group(*parts)
+
+
+class LiveDisplay:
+    """Keeps a rich ``Live`` on the console showing the latest state."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.state = DisplayState()
+        self.live = Live(
+            console=console,
+            refresh_per_second=REFRESH_PER_SECOND,
+            transient=False,
+            get_renderable=lambda: render(self.state, self.console.height),
+        )
+
+    def __enter__(self) -> LiveDisplay:
+        self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.refresh()
+        self.live.stop()
+
+    def update(self, state: DisplayState) -> None:
+        self.state = state

@@ -1,0 +1,49 @@
+"""Plain progress lines for a stderr that is not a terminal: one per stream transition and a
+summary line every ten seconds, never an ANSI escape code."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from stripe_sync.display.state import DisplayState
+from stripe_sync.display.view import build_view, format_duration, summary_lines
+
+SUMMARY_EVERY_S = 10.0
+
+
+class PlainDisplay:
+    def __init__(self, stream: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream
+        self.clock = clock
+        self.state = DisplayState()
+        self.last_summary = clock()
+
+    def _print(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def update(self, state: DisplayState) -> None:
+        previous = self.state
+        self.state = state
+        for name in state.streams:
+            status = state.stream_status(name)
+            if status != previous.stream_status(name) and status != "pending":
+                entry = (state.progress or {}).get("streams", {}).get(name, {})
+                detail = f" ({entry['reason']})" if entry.get("reason") else ""
+                self._print(f"{name}: {status}, {entry.get('record_count', 0):,} records{detail}")
+        new_notes = min(state.note_count - previous.note_count, len(state.notes))
+        for note in state.notes[len(state.notes) - new_notes :] if new_notes else ():
+            self._print(note)
+        now = self.clock()
+        if now - self.last_summary >= SUMMARY_EVERY_S and not state.finished:
+            self.last_summary = now
+            view = build_view(state)
+            self._print(
+                f"progress: {view.record_count:,} records, {view.request_count:,} requests, "
+                f"{view.window_records_per_second:,.0f} rec/s, elapsed {format_duration(view.elapsed_s)}"
+            )
+        if state.finished and not previous.finished:
+            for line in summary_lines(build_view(state)):
+                self._print(line)
