@@ -9,6 +9,7 @@ import typer
 from stripe_sync.cli import exit_codes
 from stripe_sync.cli.demo import demo_command
 from stripe_sync.cli.pipeline_commands import pipeline_app
+from stripe_sync.cli.status_command import status_command
 from stripe_sync.cli.streams import streams_command
 from stripe_sync.cli.sync_command import sync_command
 from stripe_sync.protocol.errors import ConfigError
@@ -31,6 +32,7 @@ app.command("demo")(demo_command)
 app.add_typer(pipeline_app, name="pipeline")
 app.command("streams")(streams_command)
 app.command("sync")(sync_command)
+app.command("status")(status_command)
 
 
 def main() -> None:
