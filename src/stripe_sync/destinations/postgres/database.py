@@ -41,6 +41,8 @@ async def connect(url: str) -> psycopg.AsyncConnection:
         conn = await psycopg.AsyncConnection.connect(
             url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name="stripe-sync"
         )
+        # A confirmed state promises its records survive a server crash, whatever the default.
+        await conn.execute("SET synchronous_commit = on")
     except psycopg.Error as exc:
         raise _connect_failure(exc) from None
     with contextlib.suppress(psycopg.Error):  # a server built without lz4 keeps pglz
