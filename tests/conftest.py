@@ -17,12 +17,8 @@ _database_numbers = itertools.count(1)
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """The throw-away PostgreSQL cluster, started once for the test session."""
-    server = PostgresServer()
-    try:
-        server.start()
+    with PostgresServer() as server:
         yield server
-    finally:
-        server.destroy()
 
 
 @pytest.fixture(scope="session")

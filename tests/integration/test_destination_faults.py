@@ -114,12 +114,8 @@ async def test_a_missing_database_is_a_config_error(postgres_server: PostgresSer
 @pytest.fixture
 def own_server() -> Iterator[PostgresServer]:
     """A cluster of its own, so restarting it cannot disturb other tests."""
-    server = PostgresServer()
-    try:
-        server.start()
+    with PostgresServer() as server:
         yield server
-    finally:
-        server.destroy()
 
 
 async def test_postgres_restarted_mid_write(own_server: PostgresServer) -> None:

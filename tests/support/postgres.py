@@ -40,7 +40,9 @@ def free_port() -> int:
 
 
 class PostgresServer:
-    """One temporary cluster; ``start`` / ``stop`` / ``restart`` keep the same port and data."""
+    """One temporary cluster; ``start`` / ``stop`` / ``restart`` keep the same port and data.
+
+    As a context manager it starts the server and removes everything on exit."""
 
     def __init__(self, bin_dir: Path | None = None) -> None:
         self.bin_dir = bin_dir or find_bin_dir()
@@ -89,6 +91,17 @@ class PostgresServer:
         if (self.data_dir / "postmaster.pid").exists():
             self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> PostgresServer:
+        try:
+            self.start()
+        except BaseException:
+            self.destroy()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.destroy()
 
     def _run(self, program: str, *args: str) -> None:
         command = [str(self.bin_dir / program), *args]
