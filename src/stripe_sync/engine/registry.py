@@ -13,9 +13,10 @@ from importlib.metadata import entry_points
 from typing import Any, Literal
 
 import jsonschema
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 
-from stripe_sync.engine.pipeline import ConnectorRef
+from stripe_sync.engine.pipeline import ConnectorRef, Pipeline
+from stripe_sync.engine.state_store import StateStore
 from stripe_sync.protocol.errors import ConfigError
 
 Role = Literal["source", "destination"]
@@ -44,9 +45,12 @@ def load_connector(role: Role, ref: ConnectorRef) -> Any:
     if ":" in ref.type:
         module_name, _, attribute = ref.type.partition(":")
         try:
-            return getattr(importlib.import_module(module_name), attribute)()
-        except (ImportError, AttributeError) as exc:
+            connector = getattr(importlib.import_module(module_name), attribute)()
+        except (ImportError, AttributeError, ValueError, TypeError) as exc:
             raise ConfigError(f"cannot load {role} {ref.type}: {exc}") from None
+        if not callable(getattr(connector, "spec", None)):
+            raise ConfigError(f"cannot load {role} {ref.type}: it is not a connector")
+        return connector
     known = ", ".join([*connector_types(role), "exec"])
     raise ConfigError(f"unknown {role} type '{ref.type}' (known: {known})")
 
@@ -60,11 +64,13 @@ def validate_config(connector: Any, config: dict[str, Any], what: str) -> dict[s
     model: type[BaseModel] | None = getattr(connector, "config_model", None)
     if model is not None:
         try:
-            return model.model_validate(config).model_dump(mode="json", by_alias=True)
+            validated = model.model_validate(config).model_dump(mode="python", by_alias=True)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(part) for part in first["loc"]) or "config"
             raise ConfigError(f"invalid {what} config: {field}: {first['msg']}") from None
+        revealed: dict[str, Any] = _plain(validated)
+        return revealed
     schema = (connector.spec() or {}).get("config") or {}
     merged = _with_defaults(schema, config)
     error = jsonschema.exceptions.best_match(
@@ -74,6 +80,17 @@ def validate_config(connector: Any, config: dict[str, Any], what: str) -> dict[s
         field = ".".join(str(part) for part in error.absolute_path) or "config"
         raise ConfigError(f"invalid {what} config: {field}: {error.message}")
     return merged
+
+
+def _plain(value: Any) -> Any:
+    """Model output as plain JSON-ready data, secrets in clear (the connector needs them)."""
+    if isinstance(value, SecretStr | SecretBytes):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _with_defaults(schema: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
@@ -90,3 +107,15 @@ def secret_fields(spec: dict[str, Any]) -> set[str]:
     return {
         name for name, prop in properties.items() if isinstance(prop, dict) and prop.get("secret")
     }
+
+
+def destination_state_store(pipeline: Pipeline) -> StateStore | None:
+    """The destination's own ``_sync_state`` store, when it has one."""
+    destination = load_connector("destination", pipeline.destination)
+    make_store = getattr(destination, "state_store", None)
+    if make_store is None:
+        return None
+    store: StateStore = make_store(
+        validate_config(destination, pipeline.destination.config, "destination")
+    )
+    return store
