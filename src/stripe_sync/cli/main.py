@@ -8,6 +8,7 @@ import typer
 
 from stripe_sync.cli import exit_codes
 from stripe_sync.cli.demo import demo_command
+from stripe_sync.cli.fake_stripe_command import fake_stripe_command
 from stripe_sync.cli.pipeline_commands import pipeline_app
 from stripe_sync.cli.status_command import status_command
 from stripe_sync.cli.streams import streams_command
@@ -29,6 +30,7 @@ def _root() -> None:
 
 
 app.command("demo")(demo_command)
+app.command("fake-stripe")(fake_stripe_command)
 app.add_typer(pipeline_app, name="pipeline")
 app.command("streams")(streams_command)
 app.command("sync")(sync_command)

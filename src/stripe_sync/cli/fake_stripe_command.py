@@ -1,0 +1,112 @@
+"""`stripe-sync fake-stripe`: serve the fake Stripe API until Ctrl-C (see docs/fake-stripe.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+
+from stripe_sync.cli import exit_codes
+from stripe_sync.cli.running import run_command
+from stripe_sync.fake_stripe import FakeStripeConfig, serve
+from stripe_sync.fake_stripe.app import FakeStripeApi
+from stripe_sync.fake_stripe.config import (
+    parse_burst,
+    parse_now,
+    parse_objects,
+    parse_restricted_key,
+    parse_stream_list,
+)
+from stripe_sync.protocol.errors import ConfigError
+from stripe_sync.sources.stripe.catalog import load_catalog
+
+
+def fake_stripe_command(
+    host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, help="port (0: any free port)")] = 12111,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the generated data")] = 0,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="end of the seeded history, ISO-8601 (default: the clock)"),
+    ] = None,
+    objects: Annotated[
+        str,
+        typer.Option(
+            "--objects",
+            help="objects per stream: customers=10000,charges=50000 (*=N for the rest; default 10)",
+        ),
+    ] = "",
+    years: Annotated[float, typer.Option("--years", min=0.01, help="years of history")] = 5.0,
+    latency_ms: Annotated[float, typer.Option("--latency-ms", min=0)] = 0.0,
+    jitter_ms: Annotated[float, typer.Option("--jitter-ms", min=0)] = 0.0,
+    rate_limit: Annotated[
+        float, typer.Option("--rate-limit", min=0, help="account requests/s (0: no limit)")
+    ] = 0.0,
+    endpoint_rate_limit: Annotated[
+        float, typer.Option("--endpoint-rate-limit", min=0, help="requests/s per endpoint")
+    ] = 0.0,
+    concurrency_limit: Annotated[
+        int, typer.Option("--concurrency-limit", min=0, help="requests in flight (0: no limit)")
+    ] = 0,
+    fault_rate: Annotated[
+        float, typer.Option("--fault-rate", min=0, max=1, help="probability of a 500")
+    ] = 0.0,
+    reset_rate: Annotated[
+        float, typer.Option("--reset-rate", min=0, max=1, help="probability of a reset")
+    ] = 0.0,
+    burst_429: Annotated[
+        str | None,
+        typer.Option("--burst-429", help="EVERY_S:LEN_S, e.g. 30:2 (429s for 2 s every 30 s)"),
+    ] = None,
+    garbage_rate: Annotated[
+        float,
+        typer.Option("--garbage-rate", min=0, max=1, help="probability of a garbage answer"),
+    ] = 0.0,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option("--api-key", help="accepted key (repeatable; default: any well-formed key)"),
+    ] = None,
+    restricted_key: Annotated[
+        list[str] | None,
+        typer.Option("--restricted-key", help="rk_...:deny=stream,... (repeatable)"),
+    ] = None,
+    not_available: Annotated[
+        list[str] | None,
+        typer.Option("--not-available", help="streams the account cannot use: stream,..."),
+    ] = None,
+) -> None:
+    """Serve a Stripe-compatible API with seeded data; prints `listening http://HOST:PORT`."""
+    try:
+        config = FakeStripeConfig(
+            seed=seed,
+            now=parse_now(now) if now else None,
+            years=years,
+            objects=parse_objects(objects),
+            latency_ms=latency_ms,
+            jitter_ms=jitter_ms,
+            rate_limit=rate_limit,
+            endpoint_rate_limit=endpoint_rate_limit,
+            concurrency_limit=concurrency_limit,
+            fault_rate=fault_rate,
+            reset_rate=reset_rate,
+            garbage_rate=garbage_rate,
+            burst_429=parse_burst(burst_429) if burst_429 else None,
+            api_keys=tuple(api_key or ()),
+            restricted_keys=dict(parse_restricted_key(item) for item in restricted_key or ()),
+            not_available=frozenset().union(*map(parse_stream_list, not_available or ())),
+        )
+    except ConfigError as exc:
+        print(f"stripe-sync: {exc}", file=sys.stderr)
+        raise typer.Exit(exit_codes.USAGE_ERROR) from None
+
+    def announce(url: str) -> None:
+        print(f"listening {url}", flush=True)
+
+    async def main(abort: asyncio.Event) -> int:
+        api = FakeStripeApi(load_catalog(), config)
+        await serve(api, host, port, abort, announce)
+        return exit_codes.DONE
+
+    raise typer.Exit(run_command(main))

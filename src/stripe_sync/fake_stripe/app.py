@@ -1,0 +1,181 @@
+"""The fake Stripe API: one request in, Stripe's answer out.
+
+Order of checks, as Stripe applies them: the API key (401), the ``Stripe-Account`` (403), the URL
+(404), the request limits (429, not counted as accepted); then, for accepted requests, latency,
+at most one injected fault, the restricted key's permissions (403), streams the account cannot use
+(400), and the endpoint itself (400/404 for bad parameters and ids). Every answer carries
+``Request-Id``; errors carry Stripe's error body. ``GET /_fake/stats`` reports what was observed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from stripe_sync.fake_stripe import errors
+from stripe_sync.fake_stripe.auth import Authenticator
+from stripe_sync.fake_stripe.config import FakeStripeConfig
+from stripe_sync.fake_stripe.dataset import AccountData
+from stripe_sync.fake_stripe.errors import StripeError
+from stripe_sync.fake_stripe.faults import Faults
+from stripe_sync.fake_stripe.http_server import Request, Response
+from stripe_sync.fake_stripe.ids import IdCodec, derive_key
+from stripe_sync.fake_stripe.limits import Admission
+from stripe_sync.fake_stripe.listing import list_page, parse_page_request
+from stripe_sync.fake_stripe.routes import Route, Router
+from stripe_sync.fake_stripe.stats import ServerStats
+from stripe_sync.sources.stripe.catalog import StreamDef, StripeCatalog
+
+STATS_PATH = "/_fake/stats"
+RESET = Response(0, reset=True)
+
+
+class FakeStripeApi:
+    """Answers requests for the accounts it holds (today: the platform account)."""
+
+    def __init__(self, catalog: StripeCatalog, config: FakeStripeConfig) -> None:
+        self.config = config
+        platform_id = IdCodec("acct", derive_key(config.seed, "platform")).encode(0)
+        self.platform = AccountData(catalog, config, platform_id)
+        self.accounts = {platform_id: self.platform}
+        self.stats = ServerStats()
+        self._api_version = catalog.api_version
+        self._router = Router(catalog)
+        self._auth = Authenticator(config.api_keys, config.restricted_keys)
+        self._admission = Admission(config)
+        self._faults = Faults(config)
+        self._request_ids = IdCodec("req", derive_key(config.seed, "requests"))
+        self._request_numbers = itertools.count()
+
+    async def handle(self, request: Request) -> Response:
+        if request.path == STATS_PATH:
+            return Response(200, orjson.dumps(self.stats_snapshot()))
+        route = self._router.match(request.method, request.path)
+        endpoint = route.endpoint if route else f"{request.method} (unrecognized)"
+        response = await self._answer(request, route, endpoint)
+        self.stats.answered(endpoint, "reset" if response.reset else str(response.status))
+        return response
+
+    def stats_snapshot(self) -> dict[str, Any]:
+        return self.stats.snapshot(self._admission.peak_in_flight)
+
+    async def _answer(self, request: Request, route: Route | None, endpoint: str) -> Response:
+        headers = (
+            ("Request-Id", self._request_ids.encode(next(self._request_numbers))),
+            ("Stripe-Version", request.headers.get("stripe-version", self._api_version)),
+        )
+        try:
+            key = self._auth.authenticate(request.headers.get("authorization"))
+            account = self._account(request, key)
+            if route is None:
+                raise errors.unrecognized_url(request.method, request.path)
+            self._admission.admit(endpoint)
+        except StripeError as error:
+            if error.status == 429:
+                self.stats.refused(error.headers["Stripe-Rate-Limited-Reason"])
+            await self._wait()
+            return _error_response(error, headers)
+        self.stats.accepted(endpoint, time.monotonic())
+        with self._admission.running():
+            await self._wait()
+            fault = self._faults.draw()
+            if fault == "reset":
+                return RESET
+            try:
+                if fault == "error":
+                    raise errors.api_error()
+                body = self._execute(route, request, key, account)
+            except StripeError as error:
+                return _error_response(error, headers)
+            answer = Response(200, orjson.dumps(body), headers=headers)
+            return self._faults.garbage(answer) if fault == "garbage" else answer
+
+    async def _wait(self) -> None:
+        delay = self._faults.delay()
+        if delay:
+            await asyncio.sleep(delay)
+
+    def _account(self, request: Request, key: str) -> AccountData:
+        wanted = request.headers.get("stripe-account")
+        if wanted is None:
+            return self.platform
+        account = self.accounts.get(wanted)
+        if account is None:
+            raise errors.no_account_access(key, wanted)
+        return account
+
+    def _execute(
+        self, route: Route, request: Request, key: str, account: AccountData
+    ) -> dict[str, Any]:
+        stream = route.stream
+        if stream is None:
+            return account.account_object
+        self._auth.authorize(key, stream.name, stream.object, account.account_id)
+        if stream.name in self.config.not_available:
+            raise errors.not_set_up(_product_name(stream))
+        params = dict(parse_qsl(request.query, keep_blank_values=True))
+        if route.kind == "list":
+            return _list(stream, params, account)
+        assert route.object_id is not None
+        if route.kind == "retrieve":
+            return _retrieve(stream, route.object_id, account)
+        assert route.field is not None
+        collection = account.streams[stream.name]
+        parent_index = collection.find(route.object_id)
+        if parent_index is None:
+            raise errors.resource_missing(stream.object, route.object_id)
+        view = collection.embedded[route.field].children.view(parent_index)
+        page = parse_page_request(params, other_params=(), created_filter=False)
+        return list_page(view, page, request.path)
+
+
+def _list(stream: StreamDef, params: dict[str, str], account: AccountData) -> dict[str, Any]:
+    fan_out = stream.fan_out
+    page = parse_page_request(
+        params,
+        other_params={*stream.default_params, *([fan_out.param] if fan_out else [])},
+        created_filter=stream.time_filter is not None,
+        paging=stream.supports_limit,
+    )
+    if fan_out is None:
+        view = account.streams[stream.name].list_view(params)
+    else:
+        parent_id = params.get(fan_out.param)
+        if not parent_id:
+            raise errors.parameter_missing(fan_out.param)
+        children = account.children[stream.name]
+        parent_index = children.parent.find(parent_id)
+        if parent_index is None:
+            raise errors.resource_missing(children.parent.stream.object, parent_id, fan_out.param)
+        view = children.view(parent_index)
+    return list_page(view, page, stream.list_path)
+
+
+def _retrieve(stream: StreamDef, object_id: str, account: AccountData) -> dict[str, Any]:
+    if stream.fan_out is not None:
+        children = account.children[stream.name]
+        found = children.find(object_id)
+        if found is not None:
+            return children.render(*found)
+    else:
+        collection = account.streams[stream.name]
+        index = collection.find(object_id)
+        if index is not None:
+            return collection.render(index)
+    raise errors.resource_missing(stream.object, object_id)
+
+
+def _error_response(error: StripeError, headers: tuple[tuple[str, str], ...]) -> Response:
+    return Response(
+        error.status, orjson.dumps(error.body()), headers=(*headers, *error.headers.items())
+    )
+
+
+def _product_name(stream: StreamDef) -> str:
+    """``/v1/issuing/cards`` → ``Issuing``: the product a stream belongs to."""
+    return stream.list_path.split("/")[2].replace("_", " ").title()

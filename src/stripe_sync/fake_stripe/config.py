@@ -1,0 +1,143 @@
+"""What a fake Stripe server serves and how it misbehaves: :class:`FakeStripeConfig` and its parts.
+
+The same settings come from keyword arguments in tests (``FakeStripe(seed=1, objects={...})``) and
+from the ``stripe-sync fake-stripe`` flags, whose text forms the ``parse_*`` functions read. Load
+settings of 0 mean "off" (no latency, no limit, no faults).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from stripe_sync.protocol.errors import ConfigError
+
+DEFAULT_OBJECTS = 10
+"""Objects of each top-level stream not named in ``objects`` (and no ``"*"`` entry)."""
+
+UNSEEDED_STREAMS = frozenset({"accounts", "events"})
+"""Streams empty unless named: connected accounts and events have features of their own."""
+
+
+@dataclass(frozen=True)
+class SameSecond:
+    """``count`` extra objects of ``stream`` created in one second (default: an hour before now)."""
+
+    stream: str
+    count: int
+    at: int | None = None
+
+
+@dataclass(frozen=True)
+class ListSize:
+    """Object ``index`` (0 = newest) of ``stream`` gets ``size`` items in its embedded list ``field``."""
+
+    stream: str
+    field: str
+    index: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Burst429:
+    """Every ``every_s`` seconds, answer every request with 429 for ``length_s`` seconds."""
+
+    every_s: float
+    length_s: float
+
+
+@dataclass(frozen=True)
+class FakeStripeConfig:
+    """Everything that shapes the data and the behaviour of one fake Stripe server."""
+
+    seed: int = 0
+    now: int | None = None
+    """The end of the seeded history (unix seconds); None: the clock when the server starts."""
+    years: float = 5.0
+    objects: Mapping[str, int] = field(default_factory=dict)
+    """Objects per stream; ``"*"`` sets the count of every stream not named. Fan-out streams count
+    all children (default: one to three per parent)."""
+    same_second: Sequence[SameSecond] = ()
+    list_sizes: Sequence[ListSize] = ()
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    rate_limit: float = 0.0
+    """Accepted requests per second for the account (token bucket, burst = rate); 0: no limit."""
+    endpoint_rate_limit: float = 0.0
+    """Accepted requests per second for each endpoint (``GET /v1/customers``); 0: no limit."""
+    concurrency_limit: int = 0
+    fault_rate: float = 0.0
+    """Probability of a 500 with ``Stripe-Should-Retry: true``."""
+    reset_rate: float = 0.0
+    """Probability of a connection reset instead of an answer."""
+    garbage_rate: float = 0.0
+    """Probability of an HTML error page or a truncated JSON body instead of the answer."""
+    burst_429: Burst429 | None = None
+    api_keys: Sequence[str] = ()
+    """The keys accepted; empty: any well-formed ``sk_``/``rk_`` key."""
+    restricted_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Restricted keys and the streams each may not read (403)."""
+    not_available: frozenset[str] = frozenset()
+    """Streams the account is not set up to use (400)."""
+
+    def count_for(self, stream: str) -> int | None:
+        """The configured count of ``stream``, or None to use the stream kind's default."""
+        if stream in self.objects:
+            return self.objects[stream]
+        if stream in UNSEEDED_STREAMS:
+            return 0
+        return self.objects.get("*")
+
+    def end_of_history(self) -> int:
+        return self.now if self.now is not None else int(datetime.now(UTC).timestamp())
+
+
+def parse_now(text: str) -> int:
+    """``2026-01-01T00:00:00Z`` (or any ISO-8601 time with a zone; UTC if none) → unix seconds."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--now: not an ISO-8601 time: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def parse_objects(text: str) -> dict[str, int]:
+    """``customers=10000,charges=50000,*=0`` → counts per stream."""
+    counts: dict[str, int] = {}
+    for item in _items(text):
+        name, _, count = item.partition("=")
+        if not count.strip().isdigit():
+            raise ConfigError(f"--objects: expected STREAM=COUNT, got {item!r}")
+        counts[name.strip()] = int(count)
+    return counts
+
+
+def parse_restricted_key(text: str) -> tuple[str, frozenset[str]]:
+    """``rk_test_x:deny=customers,charges`` → the key and the streams it may not read."""
+    key, _, rule = text.partition(":")
+    if not key.startswith("rk_") or not rule.startswith("deny="):
+        raise ConfigError(f"--restricted-key: expected rk_...:deny=STREAM,..., got {text!r}")
+    return key, frozenset(_items(rule.removeprefix("deny=")))
+
+
+def parse_burst(text: str) -> Burst429:
+    """``30:2`` → a 2-second burst of 429s every 30 seconds."""
+    every, _, length = text.partition(":")
+    try:
+        burst = Burst429(float(every), float(length))
+    except ValueError:
+        raise ConfigError(f"--burst-429: expected EVERY_S:LEN_S, got {text!r}") from None
+    if not 0 < burst.length_s < burst.every_s:
+        raise ConfigError(f"--burst-429: need 0 < LEN_S < EVERY_S, got {text!r}")
+    return burst
+
+
+def parse_stream_list(text: str) -> frozenset[str]:
+    return frozenset(_items(text))
+
+
+def _items(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
