@@ -3,6 +3,7 @@
 Keys are ``sk_test_``/``sk_live_``/``rk_test_``/``rk_live_`` followed by letters and digits, sent as
 ``Authorization: Bearer KEY`` (or as the user name of Basic auth, as ``curl -u KEY:`` does). With a
 list of accepted keys any other key is refused (401); without one any well-formed key is accepted.
+Restricted keys are always accepted, and refused (403) for the streams they may not read.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Authenticator:
     def __init__(
         self, api_keys: Collection[str], restricted_keys: Mapping[str, Collection[str]]
     ) -> None:
-        self._accepted = frozenset(api_keys) | frozenset(restricted_keys)
+        self._listed = frozenset(api_keys)
         self._denied = {key: frozenset(streams) for key, streams in restricted_keys.items()}
 
     def authenticate(self, authorization: str | None) -> str:
@@ -36,7 +37,9 @@ class Authenticator:
         key = _key_of(authorization)
         if key is None:
             raise errors.missing_api_key()
-        if not KEY_PATTERN.fullmatch(key) or (self._accepted and key not in self._accepted):
+        if key in self._denied:
+            return key
+        if not KEY_PATTERN.fullmatch(key) or (self._listed and key not in self._listed):
             raise errors.invalid_api_key(key)
         return key
 
