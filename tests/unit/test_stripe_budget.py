@@ -52,9 +52,9 @@ async def test_rate_limit_halves_the_rate_and_it_recovers():
     budget = RequestBudget(rate=40, endpoint_rate=0)
     budget.rate_limited()
     assert budget.current_rps == 20
-    await hammer(budget, ["a"], 1.0)
+    await hammer(budget, ["a"], 0.6)
     assert budget.current_rps == 20
-    await hammer(budget, ["a"], 3.5)
+    await hammer(budget, ["a"], 3.0)
     assert budget.current_rps > 30
 
 

@@ -16,7 +16,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-RECOVERY_DELAY_S = 2.0
+RECOVERY_DELAY_S = 1.0
 RECOVERY_STEP = 0.1
 MIN_RATE = 1.0
 ACCOUNT_BURST_S = 0.25
