@@ -1,10 +1,10 @@
 """Throughput and memory of the fake Stripe server, run out of process as the benchmarks use it.
 
-    .venv/bin/python benchmarks/fake_stripe_throughput.py [--objects 100000] [--clients 4]
-        [--memory-objects 1000000]
+    .venv/bin/python benchmarks/fake_stripe_throughput.py [--stream customers] [--objects 100000]
+        [--clients 4] [--memory-objects 1000000]
 
-Starts `stripe-sync fake-stripe --seed 1 --now 2026-01-01T00:00:00Z` with only customers seeded,
-pages every customer with limit=100 from `--clients` keep-alive connections (each a slice of the
+Starts `stripe-sync fake-stripe --seed 1 --now 2026-01-01T00:00:00Z` with only one stream seeded,
+pages all its objects with limit=100 from `--clients` keep-alive connections (each a slice of the
 `created` range), and prints pages/s of wall time, the server's CPU time per page (from /proc, so
 pages per CPU-second is the one-core figure), and its peak resident memory. A second server with
 `--memory-objects` objects spread over five streams reports the memory needed to hold them
@@ -97,17 +97,17 @@ async def page_all(url: str, path: str, clients: int) -> tuple[int, int]:
     return sum(pages for pages, _ in results), sum(objects for _, objects in results)
 
 
-def throughput(objects: int, clients: int) -> None:
-    process, url = start_server(f"customers={objects},*=0")
+def throughput(stream: str, objects: int, clients: int) -> None:
+    process, url = start_server(f"{stream}={objects},*=0")
     try:
         cpu_before = cpu_seconds(process.pid)
         started = time.perf_counter()
-        pages, listed = asyncio.run(page_all(url, "/v1/customers", clients))
+        pages, listed = asyncio.run(page_all(url, f"/v1/{stream}", clients))
         wall = time.perf_counter() - started
         cpu = cpu_seconds(process.pid) - cpu_before
         assert listed == objects, (listed, objects)
         print(
-            f"throughput: {objects} customers, {pages} pages of up to 100 in {wall:.2f} s "
+            f"throughput: {objects} {stream}, {pages} pages of up to 100 in {wall:.2f} s "
             f"with {clients} connections: {pages / wall:.0f} pages/s wall; server CPU "
             f"{cpu * 1000 / pages:.2f} ms/page = {pages / cpu:.0f} pages per CPU-second; "
             f"peak RSS {peak_rss_mib(process.pid):.0f} MiB"
@@ -139,11 +139,12 @@ def memory(objects: int, clients: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stream", default="customers", help="a top-level stream")
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--memory-objects", type=int, default=1_000_000)
     args = parser.parse_args()
-    throughput(args.objects, args.clients)
+    throughput(args.stream, args.objects, args.clients)
     memory(args.memory_objects, args.clients)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from stripe_sync.fake_stripe.config import DEFAULT_OBJECTS, FakeStripeConfig, ListSize
 from stripe_sync.fake_stripe.errors import invalid_value
-from stripe_sync.fake_stripe.ids import INDEX_BITS, IdCodec, derive_key, mix64, prefix_for
+from stripe_sync.fake_stripe.ids import IdCodec, derive_key, mix64, prefix_for
 from stripe_sync.fake_stripe.listing import View
 from stripe_sync.fake_stripe.object_factory import ObjectFactory
 from stripe_sync.fake_stripe.timeline import YEAR_SECONDS, seed_timeline
@@ -34,6 +34,7 @@ EMBEDDED_PAGE = 10
 """Items of an embedded list shown inside the parent object (Stripe's default first page)."""
 EVENTS_WINDOW_SECONDS = 30 * 86_400
 SAME_SECOND_DEFAULT_AGE = 3600
+REFERENCE_POOL_SIZE = 1024
 
 HIDDEN_BY_DEFAULT: dict[str, tuple[str, str]] = {"subscriptions": ("status", "canceled")}
 """Lists that leave out a status unless a status filter is given (``status=all`` shows all)."""
@@ -61,7 +62,7 @@ class AccountData:
         for size in config.list_sizes:
             self._resize(size)
         self._by_object = {c.stream.object: c for c in reversed(self.streams.values()) if len(c)}
-        self._synthetic: dict[str, IdCodec] = {}
+        self._reference_pools: dict[str, list[str]] = {}
         oldest = min((c.created(len(c) - 1) for c in self.streams.values() if len(c)), default=0)
         self.created = min(self.start, oldest) - 86_400
         """When the account was opened: a day before its oldest object."""
@@ -80,17 +81,26 @@ class AccountData:
         )
         return factory.build(0, self.account_id, self.created)
 
-    def references(self, object_names: Sequence[str], number: int) -> str:
-        """An id of one of ``object_names``: a seeded object when there is one, else a made-up id."""
-        for name in object_names:
+    def references(self, object_names: Sequence[str]) -> Sequence[str]:
+        """The ids a reference to one of ``object_names`` picks from.
+
+        Seeded objects of the first type that has any, spread over its whole history; else made-up
+        ids of the first type. A pool instead of any object keeps references cheap (an id costs
+        microseconds to encode, and objects carry up to a dozen references).
+        """
+        name = next((name for name in object_names if name in self._by_object), object_names[0])
+        pool = self._reference_pools.get(name)
+        if pool is None:
             collection = self._by_object.get(name)
             if collection is not None:
-                return collection.object_id(number % len(collection))
-        name = object_names[0]
-        codec = self._synthetic.get(name)
-        if codec is None:
-            codec = self._synthetic[name] = IdCodec(prefix_for(name), derive_key(self.key, name))
-        return codec.encode(number & ((1 << INDEX_BITS) - 1))
+                count = len(collection)
+                size = min(count, REFERENCE_POOL_SIZE)
+                pool = [collection.object_id(number * count // size) for number in range(size)]
+            else:
+                codec = IdCodec(prefix_for(name), derive_key(self.key, name))
+                pool = [codec.encode(number) for number in range(REFERENCE_POOL_SIZE)]
+            self._reference_pools[name] = pool
+        return pool
 
     def _seed_stream(self, stream: StreamDef, config: FakeStripeConfig) -> StreamCollection:
         count = config.count_for(stream.name)
@@ -301,8 +311,11 @@ class ChildCollection:
         return self.codec.encode(parent_index << POSITION_BITS | position)
 
     def created(self, parent_index: int, position: int) -> int:
-        newest = self.parent.created(parent_index) + self.size(parent_index) - 1
-        return min(self.account.now, newest - position)
+        return min(self.account.now, self._newest(parent_index) - position)
+
+    def _newest(self, parent_index: int) -> int:
+        """When the first child of a parent was created (later ones are a second apart, older)."""
+        return self.parent.created(parent_index) + self.size(parent_index) - 1
 
     def find(self, object_id: str) -> tuple[int, int] | None:
         """(parent index, position) of a child id, None when no such child exists."""
@@ -315,12 +328,24 @@ class ChildCollection:
         return parent_index, position
 
     def render(self, parent_index: int, position: int) -> dict[str, Any]:
-        return self.factory.build(
-            parent_index << POSITION_BITS | position,
-            self.object_id(parent_index, position),
-            self.created(parent_index, position),
-            self.parent.object_id(parent_index),
-        )
+        return self.renderer(parent_index)(position)
+
+    def renderer(
+        self, parent_index: int, parent_id: str | None = None
+    ) -> Callable[[int], dict[str, Any]]:
+        """Builds the children of one parent by position (what they share is worked out once)."""
+        build = self.factory.build
+        encode = self.codec.encode
+        base = parent_index << POSITION_BITS
+        now = self.account.now
+        newest = self._newest(parent_index)
+        parent_id = parent_id or self.parent.object_id(parent_index)
+
+        def render(position: int) -> dict[str, Any]:
+            index = base | position
+            return build(index, encode(index), min(now, newest - position), parent_id)
+
+        return render
 
     @cached_property
     def factory(self) -> ObjectFactory:
@@ -337,16 +362,14 @@ class ChildCollection:
     def view(self, parent_index: int) -> View:
         """The children of one parent, newest first."""
         count = self.size(parent_index)
-        keys = [-self.created(parent_index, position) for position in range(count)]
+        newest = self._newest(parent_index)
+        keys = [-min(self.account.now, newest - position) for position in range(count)]
 
         def find(object_id: str) -> int | None:
             found = self.find(object_id)
             return found[1] if found is not None and found[0] == parent_index else None
 
-        def render(position: int) -> dict[str, Any]:
-            return self.render(parent_index, position)
-
-        return View(keys, range(count), render, find, self.object_name)
+        return View(keys, range(count), self.renderer(parent_index), find, self.object_name)
 
 
 class EmbeddedList:
@@ -359,9 +382,10 @@ class EmbeddedList:
     def first_page(self, parent_index: int, parent_id: str) -> dict[str, Any]:
         count = self.children.size(parent_index)
         shown = min(count, EMBEDDED_PAGE)
+        render = self.children.renderer(parent_index, parent_id)
         return {
             "object": "list",
-            "data": [self.children.render(parent_index, k) for k in range(shown)],
+            "data": [render(position) for position in range(shown)],
             "has_more": count > shown,
             "url": self.url_template.replace("{id}", parent_id),
         }

@@ -32,8 +32,8 @@ _GOLDEN = 0x9E3779B97F4A7C15
 FieldValue = Callable[[int, int], Any]
 """A per-object field: ``(object hash, created) -> value``."""
 
-References = Callable[[Sequence[str], int], str]
-"""The id of an object of one of the given types (``x-expandable``), picked by a hash."""
+References = Callable[[Sequence[str]], Sequence[str]]
+"""The ids a reference to one of the given object types (``x-expandable``) picks from."""
 
 _FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Donald", "Frances", "Linus")
 _LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Thompson", "Knuth", "Allen")
@@ -234,8 +234,8 @@ def _per_object_value(
         return lambda seed, created: {"order_ref": refs[(seed ^ salt) * _GOLDEN >> 24 & _POOL_MASK]}
     if "string" in kinds and "enum" not in schema:
         if "x-expandable" in schema:
-            targets = schema["x-expandable"]
-            return lambda seed, created: references(targets, (seed ^ salt) * _GOLDEN >> 16)
+            pool = references(schema["x-expandable"])
+            return lambda seed, created: pool[((seed ^ salt) * _GOLDEN >> 24) % len(pool)]
         if _has_text_hint(name):
             texts = _pool(lambda number: _text(name, number), salt)
             return lambda seed, created: texts[(seed ^ salt) * _GOLDEN >> 24 & _POOL_MASK]
@@ -322,7 +322,8 @@ class _StaticValues:
     def _string(self, name: str, schema: dict[str, Any]) -> str:
         number = self._rng.getrandbits(48)
         if "x-expandable" in schema:
-            return self._references(schema["x-expandable"], number)
+            pool = self._references(schema["x-expandable"])
+            return pool[number % len(pool)]
         match schema.get("format"):
             case "currency":
                 return _CURRENCIES[number % len(_CURRENCIES)]
