@@ -102,6 +102,9 @@ class TimeRangeBackfill:
             segment.fetched += len(objects)
             last_created = int(objects[-1].get(stream.created_field) or segment.gte)
             segment.low = min(max(last_created, segment.gte), segment.lt - 1)
+            if segment.high is None:
+                first_created = int(objects[0].get(stream.created_field) or segment.low)
+                segment.high = min(max(first_created, segment.low), segment.lt - 1)
         if has_more:
             assert segment.low is not None
             split = plan_split(segment, segment.low, self.idle_workers())

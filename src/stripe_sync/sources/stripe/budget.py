@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 RECOVERY_DELAY_S = 1.0
 RECOVERY_STEP = 0.1
 MIN_RATE = 1.0
-ACCOUNT_BURST_S = 0.25
+BURST_S = 0.25
+"""Buckets hold a quarter second of requests, so a late wake-up of the pacer loses nothing."""
 
 
 @dataclass
@@ -76,7 +77,7 @@ class RequestBudget:
 
     @staticmethod
     def _burst(rate: float) -> float:
-        return max(1.0, rate * ACCOUNT_BURST_S)
+        return max(1.0, rate * BURST_S)
 
     @property
     def current_rps(self) -> float:
@@ -130,7 +131,8 @@ class RequestBudget:
             return None
         bucket = self.endpoints.get(endpoint)
         if bucket is None:
-            bucket = self.endpoints[endpoint] = _Bucket(self.endpoint_rate, 1.0, 1.0, now)
+            burst = self._burst(self.endpoint_rate)
+            bucket = self.endpoints[endpoint] = _Bucket(self.endpoint_rate, burst, 1.0, now)
         return bucket
 
     def _next_grant(self, now: float) -> tuple[float, str | None]:

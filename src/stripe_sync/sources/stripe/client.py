@@ -50,6 +50,7 @@ class StripeResponse:
     body: dict[str, Any]
     received_ms: int
     request_id: str | None
+    elapsed_s: float
 
     @property
     def version(self) -> int:
@@ -171,7 +172,8 @@ class StripeClient:
                 raise _Retry("the response was not JSON") from None
             if not isinstance(body, dict):
                 raise _Retry("the response was not a JSON object")
-            return StripeResponse(body, _received_ms(response), request_id)
+            elapsed = response.elapsed.total_seconds()
+            return StripeResponse(body, _received_ms(response), request_id, elapsed)
         message, code = _error_message(response)
         should_retry = response.headers.get("stripe-should-retry")
         if status == 429:

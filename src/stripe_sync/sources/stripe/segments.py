@@ -20,13 +20,15 @@ MIN_PAGES_PER_PIECE = 2.0
 
 @dataclass(eq=False)
 class Segment:
-    """``[gte, lt)`` with the pagination position; ``fetched`` objects so far, oldest at ``low``."""
+    """``[gte, lt)`` with the pagination position: ``fetched`` objects so far, created between
+    ``low`` (the cursor's second) and ``high`` (the newest one)."""
 
     gte: int
     lt: int
     cursor: str | None = None
     fetched: int = 0
     low: int | None = None
+    high: int | None = None
 
     def to_state(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"gte": format_time(self.gte), "lt": format_time(self.lt)}
@@ -39,8 +41,10 @@ class Segment:
         return cls(parse_time(entry["gte"]), parse_time(entry["lt"]), entry.get("cursor"))
 
     def expected_below(self, t: int) -> float:
-        """Objects expected in ``[gte, t)``, from the density this segment has shown so far."""
-        covered = max(1, self.lt - t)
+        """Objects expected in ``[gte, t)``, from the density this segment has shown so far
+        (measured from its newest object, so an empty stretch below ``lt`` does not dilute it)."""
+        top = self.high if self.high is not None else self.lt
+        covered = max(1, top - t)
         return self.fetched / covered * (t - self.gte)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,9 +60,8 @@ class StreamContext:
     async def get(
         self, path: str, params: dict[str, Any], endpoint: str | None = None
     ) -> StripeResponse:
-        started = time.monotonic()
         response = await self.client.get(path, params, stream=self.name, endpoint=endpoint)
-        self.latency.observe(time.monotonic() - started)
+        self.latency.observe(response.elapsed_s)
         return response
 
     async def emit(self, kind: str, payload: dict[str, Any]) -> None:
