@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import orjson
-from tests.support.engine import HARNESS, make_pipeline, of_type, pinned_clock, run_sync
+from tests.support.engine import HARNESS, comparable, make_pipeline, of_type, pinned_clock, run_sync
 
 from stripe_sync.connectors.testing.destination import load_rows
 
@@ -16,29 +16,6 @@ STREAMS = {
     "charges": {"records": 7, "page_size": 3, "supports_time_range": False},
     "coupons": {"records": 0, "skip_reason": "not enabled for this account"},
 }
-VOLATILE = {"_ts", "_emitted_by"}
-
-
-def comparable(messages):
-    kept = []
-    for message in messages:
-        if message["type"] == "progress":
-            continue
-        message = {k: v for k, v in message.items() if k not in VOLATILE}
-        if message["type"] == "end":
-            end = message["end"]
-            message = {
-                "reason": end["reason"],
-                "has_more": end["has_more"],
-                "source": end["ending_state"]["source"],
-                "terminal": end["ending_state"]["engine"]["terminal_streams"],
-                "counts": {
-                    key: end["run_progress"][key]
-                    for key in ("record_count", "state_count", "request_count", "writes")
-                },
-            }
-        kept.append(message)
-    return kept
 
 
 async def test_exec_connectors_give_the_same_run_as_in_process(tmp_path):

@@ -57,3 +57,30 @@ async def run_sync(
 
 def of_type(messages: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [message[kind] for message in messages if message["type"] == kind]
+
+
+VOLATILE = {"_ts", "_emitted_by"}
+
+
+def comparable(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What must match between two runs of the same pipeline: non-progress messages without
+    times and emitters, and the end's reason, states and counts."""
+    kept = []
+    for message in messages:
+        if message["type"] == "progress":
+            continue
+        message = {k: v for k, v in message.items() if k not in VOLATILE}
+        if message["type"] == "end":
+            end = message["end"]
+            message = {
+                "reason": end["reason"],
+                "has_more": end["has_more"],
+                "source": end["ending_state"]["source"],
+                "terminal": end["ending_state"]["engine"]["terminal_streams"],
+                "counts": {
+                    key: end["run_progress"][key]
+                    for key in ("record_count", "state_count", "request_count", "writes")
+                },
+            }
+        kept.append(message)
+    return kept

@@ -16,8 +16,9 @@ from stripe_sync.cli.outcome import exit_code_for_end
 from stripe_sync.cli.running import run_command
 from stripe_sync.engine import connector_calls
 from stripe_sync.engine.pipeline import Pipeline, parse_pipeline
-from stripe_sync.engine.registry import Role, load_connector, validate_config
-from stripe_sync.engine.state_store import FileStateStore, StateStore
+from stripe_sync.engine.registry import Role, destination_state_store
+from stripe_sync.engine.remote import RemoteEngine
+from stripe_sync.engine.state_store import FileStateStore
 from stripe_sync.engine.sync import sync
 from stripe_sync.protocol.connector import Message
 from stripe_sync.protocol.ndjson import aread_ndjson, encode
@@ -27,6 +28,14 @@ pipeline_app = typer.Typer(help="Run one connector verb of a pipeline; NDJSON on
 PipelineOption = Annotated[str, typer.Option("--pipeline", help="pipeline JSON text or file")]
 StateOption = Annotated[Path | None, typer.Option("--state", help="state file (read and saved)")]
 RoleOption = Annotated[str, typer.Option("--side", help="source or destination")]
+EngineUrlOption = Annotated[
+    str | None,
+    typer.Option("--engine-url", envvar="STRIPE_SYNC_ENGINE_URL", help="use the engine API at URL"),
+]
+EngineTokenOption = Annotated[
+    str | None,
+    typer.Option("--engine-token", envvar="STRIPE_SYNC_ENGINE_TOKEN", show_default=False),
+]
 
 
 def _print(message: Message) -> None:
@@ -40,16 +49,20 @@ def _role(value: str) -> Role:
     return "source" if value == "source" else "destination"
 
 
-def destination_state_store(pipeline: Pipeline) -> StateStore | None:
-    """The destination's own ``_sync_state`` store, when it has one."""
-    destination = load_connector("destination", pipeline.destination)
-    make_store = getattr(destination, "state_store", None)
-    if make_store is None:
-        return None
-    store: StateStore = make_store(
-        validate_config(destination, pipeline.destination.config, "destination")
-    )
-    return store
+def sync_messages(
+    pipeline: Pipeline,
+    *,
+    state: Path | None,
+    engine_url: str | None,
+    engine_token: str | None,
+    **options: Any,
+) -> AsyncIterator[Message]:
+    """``sync`` in-process or on the engine at ``engine_url``, state in FILE or the destination."""
+    store = FileStateStore(state) if state is not None else None
+    if engine_url:
+        remote = RemoteEngine(engine_url, engine_token)
+        return remote.sync(pipeline, state_store=store, use_destination_state=not store, **options)
+    return sync(pipeline, state_store=store or destination_state_store(pipeline), **options)
 
 
 @pipeline_app.command("sync")
@@ -61,21 +74,23 @@ def sync_command(
     state_limit: Annotated[int | None, typer.Option("--state-limit", min=1)] = None,
     live: Annotated[bool, typer.Option("--live")] = False,
     fresh: Annotated[bool, typer.Option("--fresh")] = False,
+    engine_url: EngineUrlOption = None,
+    engine_token: EngineTokenOption = None,
 ) -> None:
     """Sync source → destination; state from --state FILE or the destination's store."""
 
     async def main(abort: asyncio.Event) -> int:
-        parsed = parse_pipeline(pipeline)
-        store = FileStateStore(state) if state is not None else destination_state_store(parsed)
         end: dict[str, Any] | None = None
-        async for message in sync(
-            parsed,
+        async for message in sync_messages(
+            parse_pipeline(pipeline),
+            state=state,
+            engine_url=engine_url,
+            engine_token=engine_token,
             sync_run_id=sync_run_id,
             fresh=fresh,
             live=live,
             time_limit=time_limit,
             state_limit=state_limit,
-            state_store=store,
             abort=abort,
         ):
             _print(message)

@@ -10,11 +10,10 @@ import typer
 from stripe_sync.cli import exit_codes
 from stripe_sync.cli.outcome import exit_code_for_end
 from stripe_sync.cli.output import OutputMode, render_sync
-from stripe_sync.cli.pipeline_commands import destination_state_store
+from stripe_sync.cli.pipeline_commands import EngineTokenOption, EngineUrlOption, sync_messages
 from stripe_sync.cli.running import run_command
 from stripe_sync.destinations.config import destination_for_url
 from stripe_sync.engine.pipeline import parse_pipeline
-from stripe_sync.engine.sync import sync
 
 ApiKey = Annotated[
     str | None,
@@ -81,6 +80,8 @@ def sync_command(
     plain: Annotated[bool, typer.Option("--plain")] = False,
     ndjson: Annotated[bool, typer.Option("--ndjson")] = False,
     fresh: Annotated[bool, typer.Option("--fresh")] = False,
+    engine_url: EngineUrlOption = None,
+    engine_token: EngineTokenOption = None,
 ) -> None:
     """Sync a Stripe account into a database; run it again to continue or catch up."""
     pipeline = parse_pipeline(
@@ -99,13 +100,14 @@ def sync_command(
     mode = OutputMode(progress=progress, plain=plain, ndjson=ndjson)
 
     async def main(abort: asyncio.Event) -> int:
-        store = destination_state_store(pipeline)
-        messages = sync(
+        messages = sync_messages(
             pipeline,
+            state=None,
+            engine_url=engine_url,
+            engine_token=engine_token,
             fresh=fresh,
             time_limit=time_limit,
             state_limit=state_limit,
-            state_store=store,
             abort=abort,
         )
         end = await render_sync(messages, mode)

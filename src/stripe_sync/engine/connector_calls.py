@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -63,7 +63,7 @@ async def read(
     *,
     time_limit: float | None = None,
     state_limit: int | None = None,
-) -> AsyncIterator[Message]:
+) -> AsyncGenerator[Message, None]:
     """The source's messages for the pipeline's streams, then one ``end``.
 
     Without a destination nothing is confirmed: ``ending_state.source`` holds the last states the
@@ -118,7 +118,7 @@ async def read(
 async def write(
     pipeline: Pipeline | dict[str, Any] | str,
     messages: AsyncIterator[Message],
-) -> AsyncIterator[Message]:
+) -> AsyncGenerator[Message, None]:
     """Feed ``messages`` to the destination and yield what it confirms and reports."""
     parsed = parse_pipeline(pipeline)
     destination, config = _side(parsed, "destination")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,12 @@ def parse_pipeline(value: Pipeline | dict[str, Any] | str) -> Pipeline:
         field = ".".join(str(part) for part in first["loc"]) or "pipeline"
         raise ConfigError(f"invalid pipeline: {field}: {first['msg']}") from None
     for side in (pipeline.source, pipeline.destination):
-        if side.type == "exec" and not side.command:
+        if side.type != "exec":
+            continue
+        try:
+            argv = shlex.split(side.command or "")
+        except ValueError as exc:
+            raise ConfigError(f"invalid pipeline: exec command: {exc}") from None
+        if not argv:
             raise ConfigError("invalid pipeline: an exec connector needs 'command'")
     return pipeline

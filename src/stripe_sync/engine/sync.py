@@ -15,7 +15,7 @@ import contextlib
 import time
 import traceback
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
@@ -500,7 +500,7 @@ async def sync(
     clock: Clock | None = None,
     progress_interval: float = 1.0,
     abort: asyncio.Event | None = None,
-) -> AsyncIterator[Message]:
+) -> AsyncGenerator[Message, None]:
     """Run one call of a sync run and yield its output (see protocol.md, "Engine → client").
 
     Bad input (pipeline, connector type, config, stream names, state) raises ConfigError before
