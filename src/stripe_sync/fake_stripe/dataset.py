@@ -22,7 +22,7 @@ from stripe_sync.fake_stripe.config import DEFAULT_OBJECTS, FakeStripeConfig, Li
 from stripe_sync.fake_stripe.errors import invalid_value
 from stripe_sync.fake_stripe.ids import IdCodec, derive_key, mix64, prefix_for
 from stripe_sync.fake_stripe.listing import View
-from stripe_sync.fake_stripe.object_factory import ObjectFactory
+from stripe_sync.fake_stripe.object_factory import TARGET_BYTES, ObjectFactory
 from stripe_sync.fake_stripe.timeline import YEAR_SECONDS, seed_timeline
 from stripe_sync.protocol.errors import ConfigError
 from stripe_sync.sources.stripe.catalog import StreamDef, StripeCatalog
@@ -158,6 +158,7 @@ class AccountData:
                 created_field="created" if "created" in item_properties else None,
                 parent_field=_parent_field(item_properties, stream.object),
                 list_path=path,
+                target_bytes=0,  # items travel inside their parent's record: no padding
             )
             collection.embedded[field] = EmbeddedList(children, template)
 
@@ -278,6 +279,7 @@ class ChildCollection:
         parent_field: str | None,
         total: int | None = None,
         list_path: str,
+        target_bytes: int = TARGET_BYTES,
     ) -> None:
         self.account = account
         self.parent = parent
@@ -289,6 +291,7 @@ class ChildCollection:
         self._created_field = created_field
         self._parent_field = parent_field
         self._total = total
+        self._target_bytes = target_bytes
         self._key = derive_key(account.key, name)
         self.codec = IdCodec(prefix_for(object_name), self._key)
         parents = len(parent)
@@ -357,6 +360,7 @@ class ChildCollection:
             references=self.account.references,
             created_field=self._created_field,
             parent_field=self._parent_field,
+            target_bytes=self._target_bytes,
         )
 
     def view(self, parent_index: int) -> View:

@@ -26,11 +26,12 @@ MAX_DEPTH = 4
 NULL_PROBABILITY = 0.25
 PERIOD_SECONDS = 30 * 86_400
 _POOL_SIZE = 256
-_POOL_MASK = _POOL_SIZE - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 
-FieldValue = Callable[[int, int], Any]
-"""A per-object field: ``(object hash, created) -> value``."""
+PerObjectField = tuple[str, int, Sequence[Any], int, int | None]
+"""How a field varies between objects: ``(name, salt, choices, span, start)``. With choices the
+value is one of them, else ``start + draw % span`` (``created + draw % span`` when ``start`` is
+None), where ``draw`` mixes the object's hash with the field's salt."""
 
 References = Callable[[Sequence[str]], Sequence[str]]
 """The ids a reference to one of the given object types (``x-expandable``) picks from."""
@@ -61,7 +62,7 @@ class Variant:
     """One prepared shape of an object: the shared part and the fields computed per object."""
 
     base: dict[str, Any]
-    per_object: tuple[tuple[str, FieldValue], ...]
+    per_object: tuple[PerObjectField, ...]
 
 
 class ObjectFactory:
@@ -79,11 +80,13 @@ class ObjectFactory:
         parent_field: str | None = None,
         skipped_fields: Collection[str] = (),
         cycled_field: str | None = None,
+        target_bytes: int = TARGET_BYTES,
     ) -> None:
         self.object_name = object_name
         self.created_field = created_field
         self.parent_field = parent_field
         self.cycled_field = cycled_field
+        self._target_bytes = target_bytes
         self._key = key
         properties: dict[str, Any] = schema.get("properties", {})
         ordered = [
@@ -98,7 +101,7 @@ class ObjectFactory:
         self._epoch = epoch
         self._references = references
         self._per_object = {
-            name: _per_object_value(name, schema, derive_key(key, name), references)
+            name: _per_object_field(name, schema, derive_key(key, name), references)
             for name, schema in properties.items()
         }
         self._variants = [self._variant(number) for number in range(VARIANTS)]
@@ -106,7 +109,10 @@ class ObjectFactory:
     def build(
         self, index: int, object_id: str, created: int, parent_id: str | None = None
     ) -> dict[str, Any]:
-        """Object ``index`` of the collection (the caller supplies its id, time and parent)."""
+        """Object ``index`` of the collection (the caller supplies its id, time and parent).
+
+        Nested values are shared between objects of a variant: copy them before changing them.
+        """
         seed = mix64(self._key ^ index)
         variant = self._variants[seed % VARIANTS]
         obj = variant.base.copy()
@@ -115,8 +121,12 @@ class ObjectFactory:
             obj[self.created_field] = created
         if self.parent_field is not None:
             obj[self.parent_field] = parent_id
-        for name, value in variant.per_object:
-            obj[name] = value(seed, created)
+        for name, salt, choices, span, start in variant.per_object:
+            draw = (seed ^ salt) * _GOLDEN >> 24
+            if choices:
+                obj[name] = choices[draw % len(choices)]
+            else:
+                obj[name] = (created if start is None else start) + draw % span
         return obj
 
     def cycled_value(self, index: int) -> Any:
@@ -129,7 +139,7 @@ class ObjectFactory:
         rng = random.Random(derive_key(self._key, "variant", number))
         values = _StaticValues(rng, self._epoch, self._references)
         base: dict[str, Any] = {}
-        per_object: dict[str, FieldValue] = {}
+        per_object: list[PerObjectField] = []
         for name in self._fields:
             schema = self._properties.get(name, {})
             if name == "id" or name in self._skipped:
@@ -148,22 +158,22 @@ class ObjectFactory:
                 options = _enum_values(schema)
                 base[name] = options[number % len(options)]
             else:
-                value = self._per_object[name]
-                if value is None:
-                    base[name] = values.value(name, schema, 1)
-                else:
-                    base[name] = None
-                    per_object[name] = value
-        variant = Variant(base, tuple(per_object.items()))
-        return _fit_size(variant, self._required, self._properties)
+                field = self._per_object[name]
+                base[name] = values.value(name, schema, 1) if field is None else None
+                if field is not None:
+                    per_object.append(field)
+        variant = Variant(base, tuple(per_object))
+        return _fit_size(variant, self._target_bytes, self._required, self._properties)
 
 
-def _fit_size(variant: Variant, required: frozenset[str], properties: dict[str, Any]) -> Variant:
-    """Trim the largest optional nested values, or pad ``metadata``, towards ``TARGET_BYTES``."""
+def _fit_size(
+    variant: Variant, target: int, required: frozenset[str], properties: dict[str, Any]
+) -> Variant:
+    """Trim the largest optional nested values to ``MAX_BYTES``, or pad ``metadata`` to ``target``."""
     base = variant.base
     sample = dict(base)
-    for name, value in variant.per_object:
-        sample[name] = value(0, 0)
+    for name, _, choices, _, start in variant.per_object:
+        sample[name] = choices[0] if choices else start or 0
 
     def size() -> int:
         return len(orjson.dumps(sample))
@@ -183,14 +193,15 @@ def _fit_size(variant: Variant, required: frozenset[str], properties: dict[str, 
         else:
             base[largest] = {} if isinstance(base[largest], dict) else []
         sample[largest] = base[largest]
-    metadata = dict(variant.per_object).get("metadata")
-    missing = TARGET_BYTES - size()
-    if metadata is None or missing <= 40:
+    missing = target - size()
+    if missing <= 40 or not any(field[0] == "metadata" for field in variant.per_object):
         return variant
     padding = _padding(missing - 20)
     per_object = tuple(
-        (name, _padded(value, padding) if name == "metadata" else value)
-        for name, value in variant.per_object
+        (name, salt, tuple({**value, **padding} for value in choices), span, start)
+        if name == "metadata"
+        else (name, salt, choices, span, start)
+        for name, salt, choices, span, start in variant.per_object
     )
     return Variant(base, per_object)
 
@@ -209,42 +220,36 @@ def _padding(size: int) -> dict[str, str]:
     return entries
 
 
-def _padded(metadata: FieldValue, padding: dict[str, str]) -> FieldValue:
-    def padded(seed: int, created: int) -> dict[str, str]:
-        value = metadata(seed, created)
-        value.update(padding)
-        return value
-
-    return padded
-
-
-def _per_object_value(
+def _per_object_field(
     name: str, schema: dict[str, Any], salt: int, references: References
-) -> FieldValue | None:
+) -> PerObjectField | None:
     """How ``name`` varies from object to object, or None when a variant's value is good enough.
 
-    The per-object numbers are ``(seed ^ salt) * golden ratio`` bits: one multiplication, since this
-    runs for every field of every object served.
+    Values are picked from pools or computed with one multiplication (see ``ObjectFactory.build``)
+    rather than formatted, since this runs for every field of every object served.
     """
     kinds = _types(schema)
     if schema.get("format") == "unix-time":
-        return lambda seed, created: created + ((seed ^ salt) * _GOLDEN >> 24) % PERIOD_SECONDS
+        return (name, salt, (), PERIOD_SECONDS, None)
     if name == "metadata" and "object" in kinds:
-        refs = _pool(lambda number: f"ord_{number % 10**8:08d}", salt)
-        return lambda seed, created: {"order_ref": refs[(seed ^ salt) * _GOLDEN >> 24 & _POOL_MASK]}
+        return (
+            name,
+            salt,
+            _pool(lambda number: {"order_ref": f"ord_{number % 10**8:08d}"}, salt),
+            0,
+            0,
+        )
     if "string" in kinds and "enum" not in schema:
         if "x-expandable" in schema:
-            pool = references(schema["x-expandable"])
-            return lambda seed, created: pool[((seed ^ salt) * _GOLDEN >> 24) % len(pool)]
+            return (name, salt, references(schema["x-expandable"]), 0, 0)
         if _has_text_hint(name):
-            texts = _pool(lambda number: _text(name, number), salt)
-            return lambda seed, created: texts[(seed ^ salt) * _GOLDEN >> 24 & _POOL_MASK]
+            return (name, salt, _pool(lambda number: _text(name, number), salt), 0, 0)
     if "integer" in kinds and "amount" in name:
-        return lambda seed, created: 100 + ((seed ^ salt) * _GOLDEN >> 24) % 99_900
+        return (name, salt, (), 99_900, 100)
     return None
 
 
-def _pool(make: Callable[[int], str], salt: int) -> tuple[str, ...]:
+def _pool(make: Callable[[int], Any], salt: int) -> tuple[Any, ...]:
     """``_POOL_SIZE`` values of one field, so that objects pick one instead of formatting it."""
     return tuple(make(mix64(salt + number)) for number in range(_POOL_SIZE))
 
