@@ -177,3 +177,15 @@ def test_keep_alive_connection_serves_pipelined_requests_in_order():
     first, second = received.split(b"HTTP/1.1 200 OK")[1:]
     assert first.count(b'"object":"customer"') == 1 and second.count(b'"object":"customer"') == 2
     assert b"Connection: close" in second
+
+
+def test_malformed_requests_get_400_and_a_closed_connection():
+    with fake_stripe() as fake:
+        host, port = fake.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"NONSENSE\r\nno colon here\r\n\r\n")
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+    assert received.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"Connection: close" in received

@@ -66,7 +66,8 @@ class AccountData:
         oldest = min((c.created(len(c) - 1) for c in self.streams.values() if len(c)), default=0)
         self.created = min(self.start, oldest) - 86_400
         """When the account was opened: a day before its oldest object."""
-        self._account_schema = catalog.streams["accounts"].json_schema
+        accounts = catalog.streams.get("accounts")
+        self._account_schema = accounts.json_schema if accounts else {}
 
     @cached_property
     def account_object(self) -> dict[str, Any]:

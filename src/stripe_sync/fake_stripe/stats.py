@@ -53,7 +53,7 @@ class ServerStats:
 
     def snapshot(self, peak_in_flight: int) -> dict[str, Any]:
         return {
-            "requests": self.requests,
+            "requests": {endpoint: dict(counts) for endpoint, counts in self.requests.items()},
             "accepted_total": self.accepted_total,
             "max_accepted_per_second": self._accepted.peak,
             "max_accepted_per_second_by_endpoint": {
@@ -61,5 +61,5 @@ class ServerStats:
             },
             "peak_concurrency": peak_in_flight,
             "rate_limited_total": sum(self.rate_limited.values()),
-            "rate_limited_by_reason": self.rate_limited,
+            "rate_limited_by_reason": dict(self.rate_limited),
         }
