@@ -1,51 +1,144 @@
-"""`stripe-sync demo`: a whole sync on the built-in parts, with progress on stderr."""
+"""`stripe-sync demo`: the whole engine on the built-in fake Stripe API, into a fresh database.
+
+Starts the fake server in-process with a realistic live-mode data set (about 30 streams, 56,000
+objects, 250 ms latency, Stripe's live limits), syncs it with a budget of 100 requests/s and the
+live display, then prints a summary and answers two example queries from the new database.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from stripe_sync.cli import exit_codes
 from stripe_sync.cli.outcome import exit_code_for_end
+from stripe_sync.cli.output import OutputMode, render_sync
+from stripe_sync.cli.pipeline_commands import destination_state_store
 from stripe_sync.cli.running import run_command
-from stripe_sync.engine.state_store import FileStateStore
+from stripe_sync.cli.sync_command import stripe_pipeline
+from stripe_sync.destinations.config import destination_type, sqlite_path
+from stripe_sync.engine.pipeline import parse_pipeline
 from stripe_sync.engine.sync import sync
+
+DEMO_OBJECTS = {
+    "customers": 12000,
+    "charges": 15000,
+    "payment_intents": 8000,
+    "invoices": 5000,
+    "subscriptions": 2500,
+    "subscription_items": 4000,
+    "balance_transactions": 3000,
+    "refunds": 1500,
+    "products": 600,
+    "prices": 900,
+    "coupons": 200,
+    "promotion_codes": 150,
+    "invoiceitems": 800,
+    "credit_notes": 300,
+    "disputes": 120,
+    "payouts": 400,
+    "transfers": 300,
+    "application_fees": 200,
+    "checkout_sessions": 700,
+    "setup_intents": 500,
+    "payment_links": 60,
+    "tax_rates": 20,
+    "shipping_rates": 15,
+    "plans": 80,
+    "topups": 40,
+    "reviews": 90,
+    "files": 30,
+    "webhook_endpoints": 5,
+    "tax_ids": 25,
+    "reporting_report_types": 12,
+}
+LATENCY_MS = 250
+JITTER_MS = 50
+ACCOUNT_RPS = 100
+ENDPOINT_RPS = 25
+DEMO_KEY = "sk_live_demo"
+EXAMPLE_QUERIES = (
+    (
+        "Charges per month",
+        "SELECT substr(created_at, 1, 7) AS month, count(*) AS charges, "
+        "round(sum(amount) / 100.0, 2) AS amount FROM charges "
+        "GROUP BY month ORDER BY month DESC LIMIT 6",
+    ),
+    (
+        "Customers who paid the most",
+        "SELECT customer, count(*) AS charges, round(sum(amount) / 100.0, 2) AS amount "
+        "FROM charges WHERE customer IS NOT NULL GROUP BY customer ORDER BY amount DESC LIMIT 5",
+    ),
+)
+
+
+def print_examples(database: Path) -> None:
+    """Run the example queries against the demo database and print them with their answers."""
+    with sqlite3.connect(database) as connection:
+        for title, query in EXAMPLE_QUERIES:
+            print(f'\n{title}:\n  sqlite3 {database} "{query}"', file=sys.stderr)
+            for row in connection.execute(query):
+                print("  " + " | ".join(str(value) for value in row), file=sys.stderr)
 
 
 def demo_command(
-    records: Annotated[int, typer.Option("--records", min=1, help="records per stream")] = 2000,
+    to: Annotated[str, typer.Option("--to", help="database URL")] = "sqlite:///stripe-demo.db",
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    plain: Annotated[bool, typer.Option("--plain")] = False,
+    ndjson: Annotated[bool, typer.Option("--ndjson")] = False,
 ) -> None:
-    """Sync the test source into a JSONL file and show progress."""
-    workdir = Path(tempfile.mkdtemp(prefix="stripe-sync-demo-"))
-    pipeline: dict[str, Any] = {
-        "name": "demo",
-        "source": {
-            "type": "test",
-            "config": {
-                "streams": {
-                    name: {"records": records, "page_size": 100, "page_delay_s": 0.01}
-                    for name in ("customers", "invoices", "charges")
-                }
-            },
-        },
-        "destination": {"type": "test", "config": {"path": str(workdir / "rows.jsonl")}},
+    """Sync a fake Stripe account (30 streams, 56,000 objects) into a fresh database."""
+    from stripe_sync.fake_stripe.config import FakeStripeConfig
+    from stripe_sync.fake_stripe.server import FakeStripe
+
+    fresh_file = Path(sqlite_path(to)) if destination_type(to) == "sqlite" else None
+    if fresh_file is not None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{fresh_file}{suffix}").unlink(missing_ok=True)
+    settings: dict[str, Any] = {
+        "seed": 1,
+        "objects": {"*": 0, **DEMO_OBJECTS},
+        "latency_ms": LATENCY_MS,
+        "jitter_ms": JITTER_MS,
+        "rate_limit": ACCOUNT_RPS,
+        "endpoint_rate_limit": ENDPOINT_RPS,
     }
+    assert set(settings) <= set(FakeStripeConfig.__dataclass_fields__)
+    mode = OutputMode(progress=progress, plain=plain, ndjson=ndjson)
+    print(
+        f"demo: a fake Stripe account with {sum(DEMO_OBJECTS.values()):,} objects in "
+        f"{len(DEMO_OBJECTS)} streams ({LATENCY_MS} ms latency, {ACCOUNT_RPS} requests/s) → {to}",
+        file=sys.stderr,
+    )
+    with FakeStripe(**settings) as fake:
+        pipeline = parse_pipeline(
+            stripe_pipeline(
+                api_key=DEMO_KEY,
+                base_url=fake.url,
+                to=to,
+                schema=None,
+                pipeline_name="demo",
+                streams=",".join(DEMO_OBJECTS),
+                max_rps=ACCOUNT_RPS,
+            )
+        )
 
-    async def main(abort: asyncio.Event) -> int:
-        end: dict[str, Any] = {}
-        store = FileStateStore(workdir / "state.json")
-        async for message in sync(pipeline, state_store=store, abort=abort):
-            if message["type"] == "progress":
-                progress = message["progress"]
-                statuses = " ".join(f"{k}={v['status']}" for k, v in progress["streams"].items())
-                print(f"records={progress['record_count']} {statuses}", file=sys.stderr)
-            elif message["type"] == "end":
-                end = message["end"]
-        print(f"done: {end['reason']}; rows in {workdir / 'rows.jsonl'}", file=sys.stderr)
-        return exit_code_for_end(end)
+        async def main(abort: asyncio.Event) -> int:
+            messages = sync(
+                pipeline,
+                fresh=True,
+                state_store=destination_state_store(pipeline),
+                abort=abort,
+            )
+            end = await render_sync(messages, mode)
+            return exit_code_for_end(end) if end else exit_codes.INTERNAL_ERROR
 
-    raise typer.Exit(run_command(main))
+        code = run_command(main)
+    if code == exit_codes.DONE and fresh_file is not None:
+        print_examples(fresh_file)
+    raise typer.Exit(code)

@@ -13,11 +13,27 @@ if TYPE_CHECKING:
 PAGE_LIMIT = 100
 
 
-async def complete_embedded_lists(context: StreamContext, objects: list[dict[str, Any]]) -> None:
-    """Fetch the missing pages of every embedded list with ``has_more`` (concurrently)."""
+def embedded_field_for(parent_lists: dict[str, str], child_path: str, param: str) -> str | None:
+    """The parent's field that embeds the child list ``child_path?param={id}``, if any."""
+    for field_name, template in parent_lists.items():
+        split = urlsplit(template)
+        if split.path == child_path and dict(parse_qsl(split.query)).get(param) == "{id}":
+            return field_name
+    return None
+
+
+async def complete_embedded_lists(
+    context: StreamContext,
+    objects: list[dict[str, Any]],
+    lists: dict[str, str] | None = None,
+) -> None:
+    """Fetch the missing pages of every embedded list with ``has_more`` (concurrently).
+
+    ``lists`` (field → list path template) defaults to the context stream's embedded lists.
+    """
     jobs = []
     for obj in objects:
-        for field_name, template in context.stream.embedded_lists.items():
+        for field_name, template in (lists or context.stream.embedded_lists).items():
             value = obj.get(field_name)
             if isinstance(value, dict) and value.get("has_more") and obj.get("id"):
                 jobs.append(_complete(context, value, template, str(obj["id"])))

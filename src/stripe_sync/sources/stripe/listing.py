@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from stripe_sync.sources.stripe.catalog import StreamDef
 from stripe_sync.sources.stripe.client import StripeResponse
+from stripe_sync.sources.stripe.embedded import complete_embedded_lists, embedded_field_for
 from stripe_sync.sources.stripe.segments import PAGE_SIZE
 from stripe_sync.sources.stripe.stream_context import StreamContext
 
@@ -47,6 +48,24 @@ async def pages(
             return
 
 
+async def children_from_parents(
+    context: StreamContext,
+    response: StripeResponse,
+    parents: list[dict[str, Any]],
+    field_name: str,
+    parent: StreamDef,
+) -> None:
+    """Emit the children embedded in ``parents[*][field_name]`` (completed first)."""
+    await complete_embedded_lists(context, parents, {field_name: parent.embedded_lists[field_name]})
+    children = [
+        child
+        for obj in parents
+        if isinstance(obj.get(field_name), dict)
+        for child in obj[field_name].get("data") or []
+    ]
+    await context.emit_objects(response, children)
+
+
 def _page_token(next_page_url: Any) -> str | None:
     if not isinstance(next_page_url, str) or not next_page_url:
         return None
@@ -81,8 +100,10 @@ async def list_newest(context: StreamContext, limit: int, params: dict[str, Any]
 async def list_per_parent(context: StreamContext, parent: StreamDef, saved: Any) -> None:
     """Fan-out: page the parent list and, for each parent object, the child list.
 
-    The state after each parent page holds the parent cursor; the children of one parent page are
-    fetched concurrently, as many at a time as the stream's share of the budget keeps busy.
+    When the parent embeds the child list (subscription ``items``), the children come from the
+    parent page itself (its embedded lists completed), without a request per parent. Otherwise the
+    children of one parent page are fetched concurrently, as many at a time as the stream's share of
+    the budget keeps busy. The state after each parent page holds the parent cursor.
     """
     fan_out = context.stream.fan_out
     assert fan_out is not None
@@ -99,8 +120,12 @@ async def list_per_parent(context: StreamContext, parent: StreamDef, saved: Any)
             async for response, objects, _ in pages(context, context.stream, params):
                 await context.emit_objects(response, objects)
 
-    async for _, parents, next_cursor in pages(context, parent, {}, parent_cursor):
-        await asyncio.gather(*(children(obj) for obj in parents))
+    embedded = embedded_field_for(parent.embedded_lists, context.stream.list_path, fan_out.param)
+    async for response, parents, next_cursor in pages(context, parent, {}, parent_cursor):
+        if embedded is not None:
+            await children_from_parents(context, response, parents, embedded, parent)
+        else:
+            await asyncio.gather(*(children(obj) for obj in parents))
         parent_cursor = next_cursor
         await context.emit_state({"parent_cursor": parent_cursor})
     await context.emit_state({"parent_cursor": parent_cursor, "complete": True})
