@@ -14,6 +14,7 @@ from stripe_sync.cli.serve_engine_command import serve_engine_command
 from stripe_sync.cli.status_command import status_command
 from stripe_sync.cli.streams import streams_command
 from stripe_sync.cli.sync_command import sync_command
+from stripe_sync.cli.verify_command import verify_command
 from stripe_sync.protocol.errors import ConfigError
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ app.command("streams")(streams_command)
 app.command("sync")(sync_command)
 app.command("serve-engine")(serve_engine_command)
 app.command("status")(status_command)
+app.command("verify")(verify_command)
 
 
 def main() -> None:
