@@ -16,7 +16,8 @@ from stripe_sync.display.state import DisplayState
 from stripe_sync.display.view import RunView, build_view, format_duration, summary_lines
 
 REFRESH_PER_SECOND = 5
-HEADER_LINES = 8
+HEADER_LINES = 9
+"""Lines around the stream rows: header (3), column titles, collapsed counts, margin."""
 STATUS_STYLE = {
     "started": "cyan",
     "complete": "green",
@@ -81,14 +82,16 @@ def _table(view: RunView) -> Table:
 
 def render(state: DisplayState, height: int) -> RenderableType:
     """The whole live view of ``state`` for a terminal ``height`` lines tall."""
-    view = build_view(state, max_rows=max(3, height - HEADER_LINES - len(state.notes)))
+    summary = summary_lines(build_view(state)) if state.finished else []
+    reserved = HEADER_LINES + len(state.notes) + len(summary)
+    view = build_view(state, max_rows=max(3, height - reserved))
     parts: list[RenderableType] = [_header(view), _table(view)]
     if view.collapsed:
         counts = ", ".join(f"{count} {status}" for status, count in sorted(view.collapsed.items()))
         parts.append(Text(f"+ {counts}", style="dim"))
     parts.extend(Text(note, style="yellow") for note in state.notes)
-    if state.finished:
-        parts.append(Text("\n".join(summary_lines(build_view(state))), style="bold"))
+    if summary:
+        parts.append(Text("\n".join(summary), style="bold"))
     return Group(*parts)
 
 

@@ -78,9 +78,12 @@ def build_view(state: DisplayState, max_rows: int | None = None) -> RunView:
     shown = list(always)
     collapsed: Counter[str] = Counter()
     room = None if max_rows is None else max(0, max_rows - len(always))
+    if room is not None and len(quiet) > room:
+        room -= 1  # the line that counts the collapsed streams
     for row in quiet:
-        if room is None or (room > 0 and len(quiet) <= room):
+        if room is None or room > 0:
             shown.append(row)
+            room = None if room is None else room - 1
         else:
             collapsed[row.status] += 1
     end = state.end or {}
