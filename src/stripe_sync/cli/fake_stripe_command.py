@@ -77,9 +77,19 @@ def fake_stripe_command(
         list[str] | None,
         typer.Option("--not-available", help="streams the account cannot use: stream,..."),
     ] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option("--webhook-url", help="post every event a write records to this URL"),
+    ] = None,
+    webhook_secret: Annotated[
+        str | None,
+        typer.Option("--webhook-secret", help="sign the posted events with this secret"),
+    ] = None,
 ) -> None:
     """Serve a Stripe-compatible API with seeded data; prints `listening http://HOST:PORT`."""
     try:
+        if webhook_url and not webhook_secret:
+            raise ConfigError("--webhook-url needs --webhook-secret")
         config = FakeStripeConfig(
             seed=seed,
             now=parse_now(now) if now else None,
@@ -97,6 +107,8 @@ def fake_stripe_command(
             api_keys=tuple(api_key or ()),
             restricted_keys=dict(parse_restricted_key(item) for item in restricted_key or ()),
             not_available=frozenset().union(*map(parse_stream_list, not_available or ())),
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
         )
     except ConfigError as exc:
         print(f"stripe-sync: {exc}", file=sys.stderr)

@@ -5,6 +5,8 @@ Order of checks, as Stripe applies them: the API key (401), the ``Stripe-Account
 at most one injected fault, the restricted key's permissions (403), streams the account cannot use
 (400), and the endpoint itself (400/404 for bad parameters and ids). Every answer carries
 ``Request-Id``; errors carry Stripe's error body. ``GET /_fake/stats`` reports what was observed.
+Writes (``POST``/``DELETE``) go to :mod:`.mutations`, which records events; ``/v1/events`` is
+served by :mod:`.event_log`, and each event is posted to the webhook URL when one is configured.
 """
 
 from __future__ import annotations
@@ -22,13 +24,17 @@ from stripe_sync.fake_stripe.auth import Authenticator
 from stripe_sync.fake_stripe.config import FakeStripeConfig
 from stripe_sync.fake_stripe.dataset import AccountData
 from stripe_sync.fake_stripe.errors import StripeError
+from stripe_sync.fake_stripe.event_log import EventLog
 from stripe_sync.fake_stripe.faults import Faults
+from stripe_sync.fake_stripe.forms import decode_form
 from stripe_sync.fake_stripe.http_server import Request, Response
 from stripe_sync.fake_stripe.ids import IdCodec, derive_key
 from stripe_sync.fake_stripe.limits import Admission
 from stripe_sync.fake_stripe.listing import list_page, parse_page_request
+from stripe_sync.fake_stripe.mutations import MUTABLE_STREAMS, Mutations
 from stripe_sync.fake_stripe.routes import Route, Router
 from stripe_sync.fake_stripe.stats import ServerStats
+from stripe_sync.fake_stripe.webhook_sender import WebhookSender
 from stripe_sync.sources.stripe.catalog import StreamDef, StripeCatalog
 
 STATS_PATH = "/_fake/stats"
@@ -43,6 +49,23 @@ class FakeStripeApi:
         platform_id = IdCodec("acct", derive_key(config.seed, "platform")).encode(0)
         self.platform = AccountData(catalog, config, platform_id)
         self.accounts = {platform_id: self.platform}
+        self.webhooks = (
+            WebhookSender(config.webhook_url, config.webhook_secret or "")
+            if config.webhook_url
+            else None
+        )
+        self.event_logs = {
+            account_id: EventLog(
+                account.streams["events"],
+                catalog.api_version,
+                notify=self.webhooks.send if self.webhooks else None,
+            )
+            for account_id, account in self.accounts.items()
+        }
+        self.mutations = {
+            account_id: Mutations(account, self.event_logs[account_id])
+            for account_id, account in self.accounts.items()
+        }
         self.stats = ServerStats()
         self._api_version = catalog.api_version
         self._router = Router(catalog)
@@ -62,7 +85,15 @@ class FakeStripeApi:
         return response
 
     def stats_snapshot(self) -> dict[str, Any]:
-        return self.stats.snapshot(self._admission.peak_in_flight)
+        snapshot = self.stats.snapshot(self._admission.peak_in_flight)
+        if self.webhooks is not None:
+            snapshot["webhooks"] = dict(self.webhooks.outcomes)
+        return snapshot
+
+    async def close(self) -> None:
+        """Stop delivering webhooks (deliveries still being retried are dropped)."""
+        if self.webhooks is not None:
+            await self.webhooks.close()
 
     async def _answer(self, request: Request, route: Route | None, endpoint: str) -> Response:
         headers = (
@@ -118,8 +149,12 @@ class FakeStripeApi:
         self._auth.authorize(key, stream.name, stream.object, account.account_id)
         if stream.name in self.config.not_available:
             raise errors.not_set_up(_product_name(stream))
+        if route.kind in ("create", "update", "delete", "action"):
+            return self._write(route, request, account)
         params = dict(parse_qsl(request.query, keep_blank_values=True))
         if route.kind == "list":
+            if stream.name == "events":
+                return self.event_logs[account.account_id].list(request.query)
             return _list(stream, params, account)
         assert route.object_id is not None
         if route.kind == "retrieve":
@@ -132,6 +167,27 @@ class FakeStripeApi:
         view = collection.embedded[route.field].children.view(parent_index)
         page = parse_page_request(params, other_params=(), created_filter=False)
         return list_page(view, page, request.path)
+
+    def _write(self, route: Route, request: Request, account: AccountData) -> dict[str, Any]:
+        stream = route.stream
+        assert stream is not None
+        mutations = self.mutations[account.account_id]
+        try:
+            body = request.body.decode()
+        except UnicodeDecodeError:
+            raise errors.parameter_invalid("body", "The request body is not UTF-8.") from None
+        params = {**decode_form(request.query), **decode_form(body)}
+        if route.kind == "create":
+            return mutations.create(stream.name, params)
+        assert route.object_id is not None
+        if route.kind == "update":
+            return mutations.update(stream.name, route.object_id, params)
+        if route.kind == "delete":
+            kind = MUTABLE_STREAMS[stream.name].delete
+            assert kind is not None
+            return mutations.delete(stream.name, route.object_id, kind)
+        assert route.field is not None
+        return mutations.action(stream.name, route.object_id, route.field)
 
 
 def _list(stream: StreamDef, params: dict[str, str], account: AccountData) -> dict[str, Any]:
@@ -165,8 +221,10 @@ def _retrieve(stream: StreamDef, object_id: str, account: AccountData) -> dict[s
     else:
         collection = account.streams[stream.name]
         index = collection.find(object_id)
-        if index is not None:
+        if index is not None and not collection.is_deleted(index):
             return collection.render(index)
+        if index is not None and stream.deletable:
+            return {"id": object_id, "object": stream.object, "deleted": True}
     raise errors.resource_missing(stream.object, object_id)
 
 

@@ -80,6 +80,9 @@ class FakeStripeConfig:
     """Restricted keys and the streams each may not read (403)."""
     not_available: frozenset[str] = frozenset()
     """Streams the account is not set up to use (400)."""
+    webhook_url: str | None = None
+    """Where to post every event recorded by a mutation (signed with ``webhook_secret``)."""
+    webhook_secret: str | None = None
 
     def count_for(self, stream: str) -> int | None:
         """The configured count of ``stream``, or None to use the stream kind's default."""

@@ -7,8 +7,10 @@ with a path of their own (``/v1/invoices/{id}/lines``) — are a :class:`ChildCo
 (parent index, position), sized by a formula, so they cost no memory either. Embedded lists show
 their first page inside the parent and page the rest through their ``url``.
 
-Connected accounts (one :class:`AccountData` per account, keyed differently) and a mutable overlay
-over the seeded objects (for mutations and events) are meant to sit on these classes.
+Objects created, changed or deleted through the API live in each collection's
+:class:`~stripe_sync.fake_stripe.overlay.Overlay`: a collection addresses its objects by *ordinal*
+(the seeded index, or a negative number for added objects; see :mod:`.overlay`). Connected
+accounts (one :class:`AccountData` per account, keyed differently) are meant to sit on these classes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from stripe_sync.fake_stripe.errors import invalid_value
 from stripe_sync.fake_stripe.ids import IdCodec, derive_key, mix64, prefix_for
 from stripe_sync.fake_stripe.listing import View
 from stripe_sync.fake_stripe.object_factory import TARGET_BYTES, ObjectFactory
+from stripe_sync.fake_stripe.overlay import MergedSequence, Overlay
 from stripe_sync.fake_stripe.timeline import YEAR_SECONDS, seed_timeline
 from stripe_sync.protocol.errors import ConfigError
 from stripe_sync.sources.stripe.catalog import StreamDef, StripeCatalog
@@ -184,7 +187,7 @@ class AccountData:
 
 
 class StreamCollection:
-    """The objects of one top-level stream, newest first."""
+    """The objects of one top-level stream, newest first, with the API's changes over them."""
 
     def __init__(
         self, account: AccountData, stream: StreamDef, key: int, timeline: array[int]
@@ -193,29 +196,75 @@ class StreamCollection:
         self.stream = stream
         self.codec = IdCodec(prefix_for(stream.object), key)
         self.embedded: dict[str, EmbeddedList] = {}
+        self.overlay = Overlay()
         self._key = key
         self._timeline = timeline
         self._status_views: dict[str, tuple[array[int], array[int]]] = {}
 
     def __len__(self) -> int:
+        """The number of seeded objects (objects added through the API are not counted)."""
         return len(self._timeline)
 
-    def object_id(self, index: int) -> str:
-        return self.codec.encode(index)
+    def object_id(self, ordinal: int) -> str:
+        return self.codec.encode(ordinal if ordinal >= 0 else len(self._timeline) - ordinal - 1)
 
-    def created(self, index: int) -> int:
-        return -self._timeline[index]
+    def created(self, ordinal: int) -> int:
+        if ordinal < 0:
+            return self.overlay.added[-ordinal - 1]
+        return -self._timeline[ordinal]
 
     def find(self, object_id: str) -> int | None:
+        """The ordinal of an id (deleted objects included), None when no such object exists."""
         index = self.codec.decode(object_id)
-        return index if index is not None and index < len(self._timeline) else None
+        if index is None:
+            return None
+        seeded = len(self._timeline)
+        if index < seeded:
+            return index
+        return seeded - index - 1 if index - seeded < len(self.overlay.added) else None
 
-    def render(self, index: int) -> dict[str, Any]:
-        object_id = self.codec.encode(index)
-        obj = self.factory.build(index, object_id, -self._timeline[index])
+    def is_deleted(self, ordinal: int) -> bool:
+        return ordinal in self.overlay.deleted
+
+    def render(self, ordinal: int) -> dict[str, Any]:
+        """The object as it is now (a stored body is returned as is: do not change it)."""
+        changed = self.overlay.bodies.get(ordinal)
+        if changed is not None:
+            return changed
+        object_id = self.codec.encode(ordinal)
+        obj = self.factory.build(ordinal, object_id, -self._timeline[ordinal])
         for field, embedded in self.embedded.items():
-            obj[field] = embedded.first_page(index, object_id)
+            obj[field] = embedded.first_page(ordinal, object_id)
         return obj
+
+    def add(self, created: int) -> tuple[int, dict[str, Any]]:
+        """A new object created at ``created`` (or just after the newest): its ordinal and body.
+
+        The body is a fresh schema-shaped object with empty embedded lists; the caller fills it
+        in and stores it with :meth:`store`.
+        """
+        overlay = self.overlay
+        newest = overlay.added[-1] if overlay.added else (self.created(0) if len(self) else 0)
+        overlay.added.append(max(created, newest))
+        ordinal = -len(overlay.added)
+        object_id = self.object_id(ordinal)
+        index = len(self._timeline) + len(overlay.added) - 1
+        body = self.factory.build(index, object_id, overlay.added[-1])
+        for field, embedded in self.embedded.items():
+            body[field] = embedded.first_page(ordinal, object_id)
+        return ordinal, body
+
+    def store(self, ordinal: int, body: dict[str, Any]) -> None:
+        self.overlay.bodies[ordinal] = body
+        self._changed()
+
+    def delete(self, ordinal: int) -> None:
+        self.overlay.deleted.add(ordinal)
+        self._changed()
+
+    def _changed(self) -> None:
+        self.overlay.generation += 1
+        self._status_views.clear()
 
     @cached_property
     def factory(self) -> ObjectFactory:
@@ -231,30 +280,52 @@ class StreamCollection:
             cycled_field=hidden[0] if hidden else None,
         )
 
+    def full_view(self) -> View:
+        """Every object that is not deleted, newest first."""
+        overlay = self.overlay
+        if not overlay:
+            return View(
+                self._timeline, range(len(self)), self.render, self.find, self.stream.object
+            )
+        head = overlay.added_ordinals()
+        skipped = overlay.deleted_seeded()
+        keys = MergedSequence([-self.created(o) for o in head], self._timeline, skipped)
+        ordinals = MergedSequence(head, range(len(self)), skipped)
+        return View(keys, ordinals, self.render, self.find, self.stream.object)
+
     def list_view(self, params: Mapping[str, str]) -> View:
         """The objects a list request sees (all of them, or those of the requested status)."""
         hidden = HIDDEN_BY_DEFAULT.get(self.stream.name)
         if hidden is None or params.get(hidden[0]) == "all":
-            return View(
-                self._timeline, range(len(self)), self.render, self.find, self.stream.object
-            )
+            return self.full_view()
         field, hidden_value = hidden
         wanted = params.get(field)
         if wanted is not None and wanted not in self._field_values(field):
             raise invalid_value(field, wanted)
         label = wanted if wanted is not None else f"not {hidden_value}"
         if label not in self._status_views:
-            value_of = self.factory.cycled_value
+            value_of = self._value_of(field)
             keep: Callable[[Any], bool] = (
                 (lambda value: value == wanted)
                 if wanted is not None
                 else (lambda value: value != hidden_value)
             )
-            indices = array("q", (i for i in range(len(self)) if keep(value_of(i))))
-            keys = array("q", (self._timeline[i] for i in indices))
+            indices = array("q", (o for o in self.full_view().indices if keep(value_of(o))))
+            keys = array("q", (-self.created(o) for o in indices))
             self._status_views[label] = (keys, indices)
         keys, indices = self._status_views[label]
         return View(keys, indices, self.render, self.find, self.stream.object)
+
+    def _value_of(self, field: str) -> Callable[[int], Any]:
+        """A field's current value by ordinal, without building unchanged seeded objects."""
+        bodies = self.overlay.bodies
+        seeded = self.factory.cycled_value
+
+        def value_of(ordinal: int) -> Any:
+            body = bodies.get(ordinal)
+            return body.get(field) if body is not None else seeded(ordinal)
+
+        return value_of
 
     def _field_values(self, field: str) -> list[str]:
         return list(self.stream.json_schema["properties"][field].get("enum", ()))
@@ -300,6 +371,8 @@ class ChildCollection:
             raise ConfigError(f"{name}: more than {MAX_CHILDREN} children per parent")
 
     def size(self, parent_index: int) -> int:
+        if parent_index < 0:
+            return 0  # parents added through the API start without children
         explicit = self.sizes.get(parent_index)
         if explicit is not None:
             return explicit

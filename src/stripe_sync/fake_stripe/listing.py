@@ -29,11 +29,12 @@ class View:
     keys: Sequence[int]
     """``-created`` of each position, ascending."""
     indices: Sequence[int]
-    """The collection index of the object at each position, ascending."""
+    """The collection index (ordinal) of the object at each position, ascending."""
     render: Callable[[int], dict[str, Any]]
     """The object with a given collection index."""
     find: Callable[[str], int | None]
-    """The collection index of an id (None when no such object exists)."""
+    """The collection index of an id (None when no such object exists; a deleted object's index
+    when it was deleted)."""
     object_name: str
 
 
@@ -100,13 +101,14 @@ def list_page(view: View, request: PageRequest, url: str) -> dict[str, Any]:
     stop = len(keys) if request.created_gte is None else bisect_right(keys, -request.created_gte)
     limit = stop if request.limit is None else request.limit
     if request.ending_before is not None:
-        end = min(stop, _position(view, request.ending_before, "ending_before"))
+        end = min(stop, _position(view, request.ending_before, "ending_before")[0])
         begin = max(start, end - limit)
         has_more = begin > start
     else:
         begin = start
         if request.starting_after is not None:
-            begin = max(start, _position(view, request.starting_after, "starting_after") + 1)
+            position, present = _position(view, request.starting_after, "starting_after")
+            begin = max(start, position + 1 if present else position)
         end = min(stop, begin + limit)
         has_more = end < stop
     indices = view.indices
@@ -115,13 +117,14 @@ def list_page(view: View, request: PageRequest, url: str) -> dict[str, Any]:
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
 
 
-def _position(view: View, object_id: str, param: str) -> int:
+def _position(view: View, object_id: str, param: str) -> tuple[int, bool]:
+    """Where ``object_id`` is in the view, and whether it is there: an object the view leaves out
+    (deleted since, or of another status) is placed where it would be, so a cursor survives it."""
     index = view.find(object_id)
-    if index is not None:
-        position = bisect_left(view.indices, index)
-        if position < len(view.indices) and view.indices[position] == index:
-            return position
-    raise errors.resource_missing(view.object_name, object_id, param)
+    if index is None:
+        raise errors.resource_missing(view.object_name, object_id, param)
+    position = bisect_left(view.indices, index)
+    return position, position < len(view.indices) and view.indices[position] == index
 
 
 def _created_bound(name: str) -> str | None:

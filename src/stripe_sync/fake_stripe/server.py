@@ -42,6 +42,7 @@ async def serve(
         await stop.wait()
     finally:
         await server.close()
+        await api.close()
 
 
 class FakeStripe:
