@@ -1,0 +1,93 @@
+"""What a user may store as a pipeline, and what the API shows of it.
+
+- :func:`validate_spec` checks a spec the way a sync would (connector types, configs against
+  their specs, stream names) before it is stored, so a stored pipeline can always be run.
+- :func:`redact` replaces every config value the connector's spec marks ``"secret": true`` with
+  :data:`REDACTED`; the API never returns anything else.
+- :func:`apply_patch` merges a PATCH into a stored spec. Config keys merge one by one (``null``
+  removes a key); a secret sent back as :data:`REDACTED` keeps the stored value, so a client may
+  PATCH what it read. Changing a side's ``type`` replaces its config.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+from stripe_sync.engine.catalog_selection import select_streams
+from stripe_sync.engine.pipeline import ConnectorRef, parse_pipeline
+from stripe_sync.engine.registry import Role, load_connector, secret_fields, validate_config
+from stripe_sync.protocol.errors import ConfigError
+
+REDACTED = "********"
+SIDES: tuple[Role, Role] = ("source", "destination")
+TOP_LEVEL = ("name", "streams", "backfill_limit")
+
+
+@functools.cache
+def _secrets(role: Role, connector_type: str, command: str | None) -> frozenset[str]:
+    """The secret config keys of a connector (cached: an ``exec`` spec runs a command)."""
+    connector = load_connector(role, ConnectorRef(type=connector_type, command=command))
+    return frozenset(secret_fields(connector.spec() or {}))
+
+
+async def validate_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The normalised spec; ConfigError naming the field when it could not run."""
+    pipeline = parse_pipeline(spec)
+    for role in SIDES:
+        ref = getattr(pipeline, role)
+        connector = load_connector(role, ref)
+        if any(ref.config.get(name) == REDACTED for name in secret_fields(connector.spec() or {})):
+            raise ConfigError(f"invalid {role} config: give the secret itself, not {REDACTED}")
+        config = validate_config(connector, ref.config, role)
+        if role == "source":
+            select_streams(await connector.discover(config), pipeline.streams)
+    return pipeline.model_dump(exclude_none=True)
+
+
+def redact(spec: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``spec`` with every secret config value replaced by :data:`REDACTED`."""
+    shown = copy.deepcopy(spec)
+    for role in SIDES:
+        ref = shown.get(role) or {}
+        config = ref.get("config") or {}
+        for name in _secrets(role, ref["type"], ref.get("command")) & set(config):
+            config[name] = REDACTED
+    return shown
+
+
+def apply_patch(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """The spec after ``patch`` (not validated; see the module docstring for the rules)."""
+    unknown = set(patch) - {*TOP_LEVEL, *SIDES}
+    if unknown:
+        raise ConfigError(f"invalid patch: unknown field {sorted(unknown)[0]}")
+    merged = copy.deepcopy(stored)
+    for key in TOP_LEVEL:
+        if key in patch:
+            if patch[key] is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = patch[key]
+    for role in SIDES:
+        if role not in patch:
+            continue
+        change = patch[role]
+        if not isinstance(change, dict):
+            raise ConfigError(f"invalid patch: {role} must be an object")
+        current = merged[role]
+        if change.get("type", current["type"]) != current["type"]:
+            merged[role] = copy.deepcopy(change)
+            continue
+        config_change = change.get("config") or {}
+        if not isinstance(config_change, dict):
+            raise ConfigError(f"invalid patch: {role}.config must be an object")
+        config = dict(current.get("config") or {})
+        for name, value in config_change.items():
+            if value is None:
+                config.pop(name, None)
+            elif value != REDACTED:
+                config[name] = value
+        merged[role] = {**current, **{k: v for k, v in change.items() if k != "config"}}
+        merged[role]["config"] = config
+    return merged

@@ -1,0 +1,345 @@
+"""The pipeline store: pipelines, their latest progress and their runs, in Postgres (or SQLite
+for ``stripe-sync service dev``).
+
+Every API process and worker shares one store. Pipelines carry a ``version`` that each change
+increments (the API's ETag / ``If-Match``): an update names the version it read and fails with
+:class:`VersionConflict` when someone changed the pipeline in between. Configs are kept whole,
+secrets included, because workers need them; redacting them is the API's job.
+
+The schema is created and upgraded by :meth:`PipelineStore.migrate` (numbered migrations, applied
+once under a lock so several processes may start at the same moment). The code is plain DB-API
+(psycopg 3 or ``sqlite3``) run in a thread, one short connection per call, so a store survives a
+database restart without reconnect logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import orjson
+import psycopg
+
+from stripe_sync.engine.pipeline import Pipeline
+from stripe_sync.protocol.errors import ConfigError
+
+DesiredStatus = Literal["active", "paused", "deleting"]
+T = TypeVar("T")
+
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE pipelines (
+            id TEXT PRIMARY KEY,
+            spec TEXT NOT NULL,
+            desired_status TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL)""",
+        """CREATE TABLE pipeline_progress (
+            pipeline_id TEXT PRIMARY KEY,
+            progress TEXT NOT NULL,
+            updated_at TEXT NOT NULL)""",
+        """CREATE TABLE pipeline_runs (
+            id TEXT PRIMARY KEY,
+            pipeline_id TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            summary TEXT NOT NULL)""",
+        "CREATE INDEX pipeline_runs_by_pipeline ON pipeline_runs (pipeline_id, started_at)",
+    ],
+]
+MIGRATION_LOCK = 0x5717E_5E11  # any constant: the advisory lock Postgres migrations take
+
+
+class PipelineNotFound(LookupError):
+    """No pipeline has this id (never created, or deleted)."""
+
+
+class VersionConflict(Exception):
+    """The pipeline changed since the version the caller read."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"the pipeline changed (now at version {current})")
+        self.current = current
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+@dataclass(frozen=True)
+class StoredPipeline:
+    """A pipeline as stored: its spec (``Pipeline`` fields, secrets in clear) and bookkeeping."""
+
+    id: str
+    spec: dict[str, Any]
+    desired_status: DesiredStatus
+    version: int
+    created_at: str
+    updated_at: str
+
+    def engine_pipeline(self) -> Pipeline:
+        """The engine's pipeline, named by the id: the id is the key of the state store."""
+        return Pipeline.model_validate({**self.spec, "name": self.id})
+
+
+class PipelineStore:
+    """See the module docstring. Build one with :func:`open_store`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.dialect: Literal["postgres", "sqlite"]
+        if url.startswith(("postgresql://", "postgres://")):
+            self.dialect = "postgres"
+            self._path: Path | None = None
+        elif url.startswith("sqlite:///"):
+            self.dialect = "sqlite"
+            self._path = Path(url.removeprefix("sqlite:///"))
+        else:
+            scheme = url.partition("://")[0] if "://" in url else url[:20]
+            raise ConfigError(
+                f"unsupported store URL scheme '{scheme}' (postgresql:// or sqlite:///)"
+            )
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """A connection inside one transaction: committed on success, rolled back on error."""
+        if self.dialect == "postgres":
+            with psycopg.connect(self.url) as pg:
+                yield pg
+            return
+        assert self._path is not None
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        conn: Any = sqlite3.connect(self._path, timeout=30)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+
+    def _sql(self, statement: str) -> str:
+        return statement if self.dialect == "postgres" else statement.replace("%s", "?")
+
+    async def _run(self, work: Callable[[Any], T]) -> T:
+        def in_thread() -> T:
+            with self._connection() as conn:
+                return work(conn)
+
+        return await asyncio.to_thread(in_thread)
+
+    def _rows(self, conn: Any, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+        cursor = conn.execute(self._sql(statement), params)
+        return list(cursor.fetchall()) if cursor.description is not None else []
+
+    # -- schema ----------------------------------------------------------------------------
+
+    async def migrate(self) -> int:
+        """Apply the migrations this store lacks; returns the schema version."""
+
+        def work(conn: Any) -> int:
+            if self.dialect == "postgres":
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS pipeline_store_migrations "
+                "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            rows = self._rows(conn, "SELECT max(version) FROM pipeline_store_migrations")
+            current = int(rows[0][0] or 0)
+            for number, statements in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute(
+                    self._sql("INSERT INTO pipeline_store_migrations VALUES (%s, %s)"),
+                    (number, utc_now()),
+                )
+            return len(MIGRATIONS)
+
+        return await self._run(work)
+
+    # -- pipelines -------------------------------------------------------------------------
+
+    async def create(self, spec: dict[str, Any]) -> StoredPipeline:
+        now = utc_now()
+        pipeline = StoredPipeline(new_id("pl"), spec, "active", 1, now, now)
+
+        def work(conn: Any) -> None:
+            conn.execute(
+                self._sql("INSERT INTO pipelines VALUES (%s, %s, %s, %s, %s, %s)"),
+                (pipeline.id, _dumps(spec), "active", 1, now, now),
+            )
+
+        await self._run(work)
+        return pipeline
+
+    async def get(self, pipeline_id: str) -> StoredPipeline:
+        """The pipeline; :class:`PipelineNotFound` when there is none."""
+
+        def work(conn: Any) -> StoredPipeline:
+            return self._get(conn, pipeline_id)
+
+        return await self._run(work)
+
+    def _get(self, conn: Any, pipeline_id: str) -> StoredPipeline:
+        rows = self._rows(conn, "SELECT * FROM pipelines WHERE id = %s", pipeline_id)
+        if not rows:
+            raise PipelineNotFound(pipeline_id)
+        return _pipeline(rows[0])
+
+    async def all(self) -> list[StoredPipeline]:
+        def work(conn: Any) -> list[StoredPipeline]:
+            rows = self._rows(conn, "SELECT * FROM pipelines ORDER BY created_at, id")
+            return [_pipeline(row) for row in rows]
+
+        return await self._run(work)
+
+    async def update(
+        self,
+        pipeline_id: str,
+        *,
+        expected_version: int | None,
+        spec: dict[str, Any] | None = None,
+        desired_status: DesiredStatus | None = None,
+    ) -> StoredPipeline:
+        """Replace the spec and/or the desired status; ``expected_version=None`` skips the check."""
+
+        def work(conn: Any) -> StoredPipeline:
+            stored = self._get(conn, pipeline_id)
+            if expected_version is not None and stored.version != expected_version:
+                raise VersionConflict(stored.version)
+            changed = StoredPipeline(
+                stored.id,
+                spec if spec is not None else stored.spec,
+                desired_status or stored.desired_status,
+                stored.version + 1,
+                stored.created_at,
+                utc_now(),
+            )
+            cursor = conn.execute(
+                self._sql(
+                    "UPDATE pipelines SET spec = %s, desired_status = %s, version = %s, "
+                    "updated_at = %s WHERE id = %s AND version = %s"
+                ),
+                (
+                    _dumps(changed.spec),
+                    changed.desired_status,
+                    changed.version,
+                    changed.updated_at,
+                    pipeline_id,
+                    stored.version,
+                ),
+            )
+            if cursor.rowcount != 1:  # changed between our read and our write
+                raise VersionConflict(self._get(conn, pipeline_id).version)
+            return changed
+
+        return await self._run(work)
+
+    async def delete(self, pipeline_id: str) -> None:
+        """Forget the pipeline, its progress and its runs (its destination data is the caller's)."""
+
+        def work(conn: Any) -> None:
+            for table, column in (
+                ("pipeline_runs", "pipeline_id"),
+                ("pipeline_progress", "pipeline_id"),
+                ("pipelines", "id"),
+            ):
+                conn.execute(self._sql(f"DELETE FROM {table} WHERE {column} = %s"), (pipeline_id,))
+
+        await self._run(work)
+
+    # -- progress and runs -----------------------------------------------------------------
+
+    async def save_progress(self, pipeline_id: str, progress: dict[str, Any]) -> None:
+        """Keep ``progress`` (catalog, latest progress, end, status note) as the pipeline's latest."""
+
+        def work(conn: Any) -> None:
+            conn.execute(
+                self._sql(
+                    "INSERT INTO pipeline_progress VALUES (%s, %s, %s) ON CONFLICT (pipeline_id) "
+                    "DO UPDATE SET progress = excluded.progress, updated_at = excluded.updated_at"
+                ),
+                (pipeline_id, _dumps(progress), utc_now()),
+            )
+
+        await self._run(work)
+
+    async def progress(self, pipeline_id: str) -> dict[str, Any] | None:
+        def work(conn: Any) -> dict[str, Any] | None:
+            rows = self._rows(
+                conn, "SELECT progress FROM pipeline_progress WHERE pipeline_id = %s", pipeline_id
+            )
+            return _loads(rows[0][0]) if rows else None
+
+        return await self._run(work)
+
+    async def save_run(self, pipeline_id: str, run_id: str, summary: dict[str, Any]) -> None:
+        """Insert or replace the summary of one sync call (``run_id``) of the pipeline."""
+
+        def work(conn: Any) -> None:
+            conn.execute(
+                self._sql(
+                    "INSERT INTO pipeline_runs VALUES (%s, %s, %s, %s) ON CONFLICT (id) "
+                    "DO UPDATE SET summary = excluded.summary"
+                ),
+                (run_id, pipeline_id, summary["started_at"], _dumps(summary)),
+            )
+
+        await self._run(work)
+
+    async def runs(self, pipeline_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest ``limit`` run summaries, newest first."""
+
+        def work(conn: Any) -> list[dict[str, Any]]:
+            rows = self._rows(
+                conn,
+                "SELECT summary FROM pipeline_runs WHERE pipeline_id = %s "
+                "ORDER BY started_at DESC, id DESC LIMIT %s",
+                pipeline_id,
+                limit,
+            )
+            return [_loads(row[0]) for row in rows]
+
+        return await self._run(work)
+
+
+def open_store(url: str, *, allow_sqlite: bool = True) -> PipelineStore:
+    """A store for ``url``; ``allow_sqlite=False`` (api, worker) refuses SQLite with a ConfigError."""
+    store = PipelineStore(url)
+    if store.dialect == "sqlite" and not allow_sqlite:
+        raise ConfigError(
+            "a SQLite pipeline store is for `stripe-sync service dev` only; "
+            "give a postgresql:// store URL"
+        )
+    return store
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _loads(text: str) -> Any:
+    return orjson.loads(text)
+
+
+def _pipeline(row: tuple[Any, ...]) -> StoredPipeline:
+    pipeline_id, spec, desired_status, version, created_at, updated_at = row
+    return StoredPipeline(
+        pipeline_id, _loads(spec), desired_status, int(version), created_at, updated_at
+    )
