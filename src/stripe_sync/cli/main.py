@@ -11,6 +11,7 @@ from stripe_sync.cli.demo import demo_command
 from stripe_sync.cli.fake_stripe_command import fake_stripe_command
 from stripe_sync.cli.pipeline_commands import pipeline_app
 from stripe_sync.cli.serve_engine_command import serve_engine_command
+from stripe_sync.cli.service_command import service_app
 from stripe_sync.cli.status_command import status_command
 from stripe_sync.cli.streams import streams_command
 from stripe_sync.cli.sync_command import sync_command
@@ -37,6 +38,7 @@ app.add_typer(pipeline_app, name="pipeline")
 app.command("streams")(streams_command)
 app.command("sync")(sync_command)
 app.command("serve-engine")(serve_engine_command)
+app.add_typer(service_app, name="service")
 app.command("status")(status_command)
 app.command("verify")(verify_command)
 

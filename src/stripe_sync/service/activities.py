@@ -1,0 +1,296 @@
+"""The pipeline workflow's activities: setup, backfill, live and teardown of one pipeline.
+
+Each reads the pipeline (configs and secrets) from the pipeline store by id and calls the engine.
+Backfill and live are time-limited ``sync`` calls that keep their state in the destination's
+``_sync_state`` store, so a retry after a crash (on any worker) resumes where the last confirmed
+state left off. While a call runs, the activity heartbeats a small progress summary and saves the
+latest progress to the store (the API and its SSE stream read it from there); each call is also
+recorded as a run. Cancellation (pause, delete, worker shutdown) aborts the call gracefully: the
+destination flushes, the state is saved, the call ends ``aborted``.
+
+Outcomes: global errors that retrying cannot fix are returned (the workflow parks the pipeline);
+other global errors raise a retryable ``ApplicationError`` so Temporal retries with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from stripe_sync.engine import connector_calls
+from stripe_sync.engine.pipeline import Pipeline
+from stripe_sync.engine.registry import destination_state_store
+from stripe_sync.engine.state_store import StateStore
+from stripe_sync.engine.sync import sync
+from stripe_sync.protocol.errors import SyncError
+from stripe_sync.service.store import PipelineNotFound, PipelineStore, new_id, utc_now
+from stripe_sync.service.workflow_types import (
+    BACKFILL,
+    LIVE,
+    PERMANENT_FAILURES,
+    SETUP,
+    TEARDOWN,
+    SyncOutcome,
+    SyncRequest,
+)
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY_S = 2.0
+PROGRESS_SAVE_EVERY_S = 1.0
+
+
+@dataclass(frozen=True)
+class ActivitySettings:
+    """How long each call may run; ``worker`` names this process in run summaries."""
+
+    backfill_time_limit: float = 300.0
+    live_time_limit: float = 60.0
+    progress_interval: float = 1.0
+    worker: str = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class RunRecorder:
+    """Keeps the latest progress of one call and writes it (throttled) and the run to the store."""
+
+    def __init__(self, store: PipelineStore, request: SyncRequest, mode: str, worker: str) -> None:
+        self.store = store
+        self.pipeline_id = request.pipeline_id
+        self.run: dict[str, Any] = {
+            "id": new_id("run"),
+            "mode": mode,
+            "worker": worker,
+            "attempt": activity.info().attempt,
+            "started_at": utc_now(),
+            "event_count": len(request.events),
+        }
+        self.catalog: list[str] = []
+        self.latest: dict[str, Any] | None = None
+        self.end: dict[str, Any] | None = None
+        self.error: dict[str, Any] | None = None
+        self.saved_at = 0.0
+
+    async def begin(self) -> None:
+        await self.store.save_run(self.pipeline_id, self.run["id"], self.run)
+
+    async def message(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "catalog":
+            self.catalog = [stream["name"] for stream in message["catalog"]["streams"]]
+        elif kind == "progress":
+            self.latest = message["progress"]
+        elif kind == "error" and message["error"]["level"] == "global":
+            self.error = {k: message["error"].get(k) for k in ("failure_type", "message", "hint")}
+        elif kind == "end":
+            end = message["end"]
+            self.end = {"reason": end["reason"], "has_more": end["has_more"]}
+            self.latest = end.get("run_progress") or self.latest
+            self.run["sync_run_id"] = end["ending_state"]["engine"].get("sync_run_id")
+        if (
+            kind in ("progress", "end")
+            and time.monotonic() - self.saved_at >= PROGRESS_SAVE_EVERY_S
+        ):
+            await self.save_progress()
+
+    async def save_progress(self) -> None:
+        self.saved_at = time.monotonic()
+        document = {
+            "mode": self.run["mode"],
+            "run_id": self.run["id"],
+            "catalog": self.catalog,
+            "progress": self.latest,
+            "end": self.end,
+            "error": self.error,
+        }
+        await self.store.save_progress(self.pipeline_id, document)
+
+    def summary(self) -> dict[str, Any]:
+        """What a heartbeat carries: counts only."""
+        progress = self.latest or {}
+        streams = progress.get("streams") or {}
+        statuses: dict[str, int] = {}
+        for entry in streams.values():
+            statuses[entry["status"]] = statuses.get(entry["status"], 0) + 1
+        return {"record_count": progress.get("record_count", 0), "streams": statuses}
+
+    def failed_streams(self) -> list[str]:
+        streams = (self.latest or {}).get("streams") or {}
+        return sorted(name for name, entry in streams.items() if entry.get("status") == "failed")
+
+    async def finish(self, outcome: SyncOutcome) -> None:
+        self.run.update(
+            ended_at=utc_now(),
+            reason=outcome.reason,
+            has_more=outcome.has_more,
+            record_count=outcome.record_count,
+            request_count=(self.latest or {}).get("request_count", 0),
+            failed_streams=outcome.failed_streams,
+            error=self.error,
+        )
+        await self.save_progress()
+        await self.store.save_run(self.pipeline_id, self.run["id"], self.run)
+
+
+class PipelineActivities:
+    """The activities, bound to one store and one set of settings (register the methods)."""
+
+    def __init__(self, store: PipelineStore, settings: ActivitySettings | None = None) -> None:
+        self.store = store
+        self.settings = settings or ActivitySettings()
+
+    def all(self) -> list[Any]:
+        return [self.setup, self.backfill, self.live, self.teardown]
+
+    async def _pipeline(self, pipeline_id: str) -> Pipeline:
+        try:
+            stored = await self.store.get(pipeline_id)
+        except PipelineNotFound:
+            raise ApplicationError(
+                f"pipeline {pipeline_id} is not in the store", type="PipelineNotFound"
+            ) from None
+        return stored.engine_pipeline()
+
+    @activity.defn(name=SETUP)
+    async def setup(self, request: SyncRequest) -> SyncOutcome:
+        """Validate the configs and set up both connectors (tables, schema)."""
+        pipeline = await self._pipeline(request.pipeline_id)
+        try:
+            await connector_calls.setup(pipeline, "source")
+            await connector_calls.setup(pipeline, "destination")
+        except SyncError as exc:
+            return _failed(exc.failure_type, str(exc))
+        return SyncOutcome("complete", has_more=False)
+
+    @activity.defn(name=BACKFILL)
+    async def backfill(self, request: SyncRequest) -> SyncOutcome:
+        """One backfill call (continues the stored run, or starts a new incremental one)."""
+        return await self._sync(request, live=False, time_limit=self.settings.backfill_time_limit)
+
+    @activity.defn(name=LIVE)
+    async def live(self, request: SyncRequest) -> SyncOutcome:
+        """One live call: changes (and the given webhook events) until the time limit."""
+        return await self._sync(request, live=True, time_limit=self.settings.live_time_limit)
+
+    @activity.defn(name=TEARDOWN)
+    async def teardown(self, request: SyncRequest) -> SyncOutcome:
+        """Drop the destination's tables, then forget the pipeline."""
+        try:
+            pipeline = await self._pipeline(request.pipeline_id)
+        except ApplicationError:
+            return SyncOutcome("complete", has_more=False)
+        try:
+            await connector_calls.teardown(pipeline, "destination")
+        except SyncError as exc:
+            if exc.failure_type not in PERMANENT_FAILURES:
+                raise ApplicationError(f"teardown: {exc.failure_type}: {exc}") from None
+            logger.warning("pipeline %s: teardown skipped: %s", request.pipeline_id, exc)
+        await self.store.delete(request.pipeline_id)
+        return SyncOutcome("complete", has_more=False)
+
+    async def _sync(self, request: SyncRequest, *, live: bool, time_limit: float) -> SyncOutcome:
+        pipeline = await self._pipeline(request.pipeline_id)
+        recorder = RunRecorder(
+            self.store, request, "live" if live else "backfill", self.settings.worker
+        )
+        await recorder.begin()
+        started = time.monotonic()
+        try:
+            state_store = destination_state_store(pipeline)
+        except SyncError as exc:
+            return await _finish(recorder, _failed(exc.failure_type, str(exc)))
+        abort = asyncio.Event()
+        calls = sync(
+            pipeline,
+            sync_run_id=None,
+            live=live,
+            time_limit=time_limit,
+            state_store=state_store,
+            input=_events(request.events) if live and request.events else None,
+            progress_interval=self.settings.progress_interval,
+            abort=abort,
+        )
+        consumer = asyncio.create_task(_consume(calls, recorder))
+        beat = asyncio.create_task(_heartbeat(recorder))
+        try:
+            try:
+                await asyncio.shield(consumer)
+                if live:  # a source with nothing to follow returns early: keep the cadence
+                    await asyncio.sleep(max(0.0, time_limit - (time.monotonic() - started)))
+            except asyncio.CancelledError:
+                abort.set()
+                await consumer
+        except SyncError as exc:
+            return await _finish(recorder, _failed(exc.failure_type, str(exc)))
+        finally:
+            beat.cancel()
+            await _close(state_store)
+        return await _finish(recorder, _outcome(recorder))
+
+
+async def _consume(calls: AsyncGenerator[dict[str, Any], None], recorder: RunRecorder) -> None:
+    async with aclosing(calls) as messages:
+        async for message in messages:
+            await recorder.message(message)
+
+
+async def _heartbeat(recorder: RunRecorder) -> None:
+    while True:
+        activity.heartbeat(recorder.summary())
+        await asyncio.sleep(HEARTBEAT_EVERY_S)
+
+
+async def _events(events: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    for event in events:
+        yield event
+
+
+async def _close(store: StateStore | None) -> None:
+    close = getattr(store, "close", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()
+
+
+def _failed(failure_type: str, message: str) -> SyncOutcome:
+    return SyncOutcome("error", has_more=True, failure_type=failure_type, message=message)
+
+
+def _outcome(recorder: RunRecorder) -> SyncOutcome:
+    end = recorder.end or {"reason": "error", "has_more": True}
+    error = recorder.error or {}
+    return SyncOutcome(
+        reason=end["reason"],
+        has_more=end["has_more"],
+        failed_streams=recorder.failed_streams(),
+        failure_type=error.get("failure_type") if end["reason"] == "error" else None,
+        message=error.get("message") if end["reason"] == "error" else None,
+        record_count=int((recorder.latest or {}).get("record_count", 0)),
+    )
+
+
+async def _finish(recorder: RunRecorder, outcome: SyncOutcome) -> SyncOutcome:
+    """Record the call; a global error that retrying may fix raises so Temporal retries."""
+    if outcome.reason == "error" and recorder.error is None:
+        recorder.error = {"failure_type": outcome.failure_type, "message": outcome.message}
+    await recorder.finish(outcome)
+    logger.info(
+        "pipeline %s: %s call ended %s (%d records)",
+        recorder.pipeline_id,
+        recorder.run["mode"],
+        outcome.reason,
+        outcome.record_count,
+    )
+    if outcome.reason == "error" and not outcome.permanent_error:
+        raise ApplicationError(f"{outcome.failure_type}: {outcome.message}")
+    return outcome

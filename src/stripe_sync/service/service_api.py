@@ -1,0 +1,400 @@
+"""The service HTTP API: pipelines in the store, run by Temporal workflows.
+
+Every route but ``/health``, ``/openapi.json`` and ``/webhooks/{id}`` needs
+``Authorization: Bearer <token>``. Pipelines are validated against their connectors' specs before
+they are stored; answers never carry a secret (``pipeline_specs.redact``). Each answer about one
+pipeline has an ``ETag`` (its version); ``PATCH`` and ``DELETE`` honour ``If-Match`` (412 when the
+pipeline changed since). Commands reach the pipeline's workflow as signals (signal-with-start, so
+a workflow that is not running is started); its status comes from the workflow's ``status`` query,
+its progress from what the activities saved in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.service import RPCError
+
+from stripe_sync.engine.pipeline import Pipeline
+from stripe_sync.protocol.errors import ConfigError
+from stripe_sync.service.engine_api import ErrorResponse, error_response
+from stripe_sync.service.pipeline_specs import apply_patch, redact, validate_spec
+from stripe_sync.service.progress_view import display_model
+from stripe_sync.service.store import (
+    DesiredStatus,
+    PipelineNotFound,
+    PipelineStore,
+    StoredPipeline,
+    VersionConflict,
+)
+from stripe_sync.service.workflow_types import (
+    TASK_QUEUE,
+    PipelineStatus,
+    PipelineWorkflowInput,
+    workflow_id,
+)
+from stripe_sync.service.workflows import PipelineWorkflow
+from stripe_sync.sources.stripe.webhook_signature import SIGNATURE_HEADER, SignatureError, verify
+
+logger = logging.getLogger(__name__)
+
+QUERY_TIMEOUT = timedelta(seconds=3)
+BearerCredentials = Annotated[
+    HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))
+]
+SSE_POLL_S = 1.0
+SSE_KEEPALIVE_S = 15.0
+
+
+IfMatch = Annotated[str | None, Header()]
+
+
+class PipelinePatch(BaseModel):
+    """Fields to change; config keys merge (``null`` removes one, the redaction mark keeps it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1)
+    source: dict[str, Any] | None = None
+    destination: dict[str, Any] | None = None
+    streams: list[str] | None = None
+    backfill_limit: int | None = Field(default=None, ge=1)
+
+
+class PipelineView(BaseModel):
+    id: str
+    name: str
+    source: dict[str, Any]
+    destination: dict[str, Any]
+    streams: list[str] | None = None
+    backfill_limit: int | None = None
+    status: str = Field(description="setup, backfilling, live, paused, error or deleting")
+    reason: str | None = Field(default=None, description="why the pipeline is in `error`")
+    desired_status: str
+    stream_retry_at: str | None = Field(default=None, description="next retry of failed streams")
+    version: int
+    created_at: str
+    updated_at: str
+    progress: dict[str, Any] | None = Field(
+        default=None, description="the latest progress payload (protocol.md, ProgressPayload)"
+    )
+
+
+class PipelineList(BaseModel):
+    pipelines: list[PipelineView]
+
+
+class RunList(BaseModel):
+    runs: list[dict[str, Any]]
+
+
+class Unauthorized(Exception):
+    pass
+
+
+class PreconditionFailed(Exception):
+    pass
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "invalid request, pipeline or config"},
+    401: {"model": ErrorResponse, "description": "missing or wrong bearer token"},
+    404: {"model": ErrorResponse, "description": "no such pipeline"},
+    412: {"model": ErrorResponse, "description": "If-Match does not match the pipeline's ETag"},
+}
+
+
+def etag(pipeline: StoredPipeline) -> str:
+    return f'"{pipeline.version}"'
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """The version an ``If-Match`` names (None: no condition); 412 when it cannot match."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise PreconditionFailed()
+    return int(value)
+
+
+class Service:
+    """What the routes share: the store, the Temporal client and the task queue."""
+
+    def __init__(self, store: PipelineStore, task_queue: str) -> None:
+        self.store = store
+        self.task_queue = task_queue
+        self.client: Client | None = None
+
+    @property
+    def temporal(self) -> Client:
+        assert self.client is not None, "the service API is not started"
+        return self.client
+
+    async def start(self, pipeline_id: str, signal: str | None = None, *args: Any) -> None:
+        """Start the pipeline's workflow, or signal it when it runs (signal-with-start)."""
+        await self.temporal.start_workflow(
+            PipelineWorkflow.run,
+            PipelineWorkflowInput(pipeline_id),
+            id=workflow_id(pipeline_id),
+            task_queue=self.task_queue,
+            start_signal=signal,
+            start_signal_args=list(args),
+        )
+
+    async def status(self, pipeline: StoredPipeline) -> PipelineStatus:
+        handle = self.temporal.get_workflow_handle(workflow_id(pipeline.id))
+        try:
+            status: PipelineStatus = await handle.query(
+                PipelineWorkflow.status, rpc_timeout=QUERY_TIMEOUT
+            )
+            return status
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
+            logger.warning("pipeline %s: status query failed: %s", pipeline.id, type(exc).__name__)
+        fallback = {"deleting": "deleting", "paused": "paused"}.get(pipeline.desired_status)
+        return PipelineStatus(fallback or "setup", reason=None)
+
+    async def view(self, pipeline: StoredPipeline) -> PipelineView:
+        status, document = await asyncio.gather(
+            self.status(pipeline), self.store.progress(pipeline.id)
+        )
+        shown = redact(pipeline.spec)
+        return PipelineView(
+            id=pipeline.id,
+            name=shown["name"],
+            source=shown["source"],
+            destination=shown["destination"],
+            streams=shown.get("streams"),
+            backfill_limit=shown.get("backfill_limit"),
+            status=status.status,
+            reason=status.reason,
+            desired_status=pipeline.desired_status,
+            stream_retry_at=status.stream_retry_at,
+            version=pipeline.version,
+            created_at=pipeline.created_at,
+            updated_at=pipeline.updated_at,
+            progress=(document or {}).get("progress"),
+        )
+
+    async def command(
+        self, pipeline_id: str, signal: str, desired: DesiredStatus | None, if_match: str | None
+    ) -> StoredPipeline:
+        stored = await self.store.get(pipeline_id)
+        if desired is not None:
+            version = expected_version(if_match)
+            stored = await self.store.update(
+                pipeline_id, expected_version=version, desired_status=desired
+            )
+        await self.start(pipeline_id, signal)
+        return stored
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"][1:]) or "body"
+        return error_response(400, "config_error", f"invalid request: {field}: {first['msg']}")
+
+    @app.exception_handler(ConfigError)
+    async def bad_input(request: Request, exc: ConfigError) -> JSONResponse:
+        return error_response(400, "config_error", str(exc))
+
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(request: Request, exc: Unauthorized) -> JSONResponse:
+        return error_response(
+            401,
+            "auth_error",
+            "missing or wrong bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    @app.exception_handler(PipelineNotFound)
+    async def not_found(request: Request, exc: PipelineNotFound) -> JSONResponse:
+        return error_response(404, "config_error", f"no pipeline {exc.args[0]}")
+
+    @app.exception_handler(VersionConflict)
+    async def conflict(request: Request, exc: VersionConflict) -> JSONResponse:
+        return error_response(412, "config_error", str(exc))
+
+    @app.exception_handler(PreconditionFailed)
+    async def precondition(request: Request, exc: PreconditionFailed) -> JSONResponse:
+        return error_response(412, "config_error", "If-Match does not name a version")
+
+
+def create_service_app(
+    store: PipelineStore,
+    connect: Callable[[], Awaitable[Client]],
+    *,
+    api_token: str,
+    task_queue: str = TASK_QUEUE,
+) -> FastAPI:
+    """The service API; ``connect`` gives the Temporal client once the server's loop runs."""
+    service = Service(store, task_queue)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.client = await connect()
+        yield
+
+    app = FastAPI(
+        title="stripe-sync service",
+        version="1",
+        description="Pipelines run by Temporal workflows: create, watch, pause, resume, delete.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    _install_handlers(app)
+    expected = api_token.encode()
+
+    async def authorized(credentials: BearerCredentials) -> None:
+        given = credentials.credentials.encode() if credentials is not None else b""
+        if not hmac.compare_digest(given, expected):
+            raise Unauthorized()
+
+    api = APIRouter(dependencies=[Depends(authorized)], responses=ERRORS)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.post("/pipelines", status_code=201)
+    async def create_pipeline(body: Pipeline, response: Response) -> PipelineView:
+        spec = await validate_spec(body.model_dump(exclude_none=True))
+        stored = await store.create(spec)
+        await service.start(stored.id)
+        response.headers["ETag"] = etag(stored)
+        response.headers["Location"] = f"/pipelines/{stored.id}"
+        return await service.view(stored)
+
+    @api.get("/pipelines")
+    async def list_pipelines() -> PipelineList:
+        stored = await store.all()
+        return PipelineList(pipelines=list(await asyncio.gather(*map(service.view, stored))))
+
+    @api.get("/pipelines/{pipeline_id}")
+    async def get_pipeline(pipeline_id: str, response: Response) -> PipelineView:
+        stored = await store.get(pipeline_id)
+        response.headers["ETag"] = etag(stored)
+        return await service.view(stored)
+
+    @api.patch("/pipelines/{pipeline_id}")
+    async def patch_pipeline(
+        pipeline_id: str, body: PipelinePatch, response: Response, if_match: IfMatch = None
+    ) -> PipelineView:
+        version = expected_version(if_match)
+        stored = await store.get(pipeline_id)
+        if version is not None and version != stored.version:
+            raise VersionConflict(stored.version)
+        patch = body.model_dump(include=body.model_fields_set)
+        spec = await validate_spec(apply_patch(stored.spec, patch))
+        stored = await store.update(pipeline_id, expected_version=stored.version, spec=spec)
+        response.headers["ETag"] = etag(stored)
+        return await service.view(stored)
+
+    @api.delete("/pipelines/{pipeline_id}", status_code=202)
+    async def delete_pipeline(
+        pipeline_id: str, response: Response, if_match: IfMatch = None
+    ) -> PipelineView:
+        """Tear the destination's tables down and forget the pipeline (asynchronously)."""
+        stored = await service.command(pipeline_id, "delete", "deleting", if_match)
+        response.headers["ETag"] = etag(stored)
+        return await service.view(stored)
+
+    @api.post("/pipelines/{pipeline_id}/pause", status_code=202)
+    async def pause(pipeline_id: str, if_match: IfMatch = None) -> PipelineView:
+        return await service.view(await service.command(pipeline_id, "pause", "paused", if_match))
+
+    @api.post("/pipelines/{pipeline_id}/resume", status_code=202)
+    async def resume(pipeline_id: str, if_match: IfMatch = None) -> PipelineView:
+        return await service.view(await service.command(pipeline_id, "resume", "active", if_match))
+
+    @api.post("/pipelines/{pipeline_id}/sync", status_code=202)
+    async def sync_now(pipeline_id: str) -> PipelineView:
+        """Start a new, incremental run now (after the backfill in flight, if any)."""
+        return await service.view(await service.command(pipeline_id, "sync_now", None, None))
+
+    @api.get("/pipelines/{pipeline_id}/runs")
+    async def runs(pipeline_id: str, limit: int = 50) -> RunList:
+        await store.get(pipeline_id)
+        return RunList(runs=await store.runs(pipeline_id, max(1, min(limit, 500))))
+
+    @api.get(
+        "/pipelines/{pipeline_id}/progress",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def progress(pipeline_id: str) -> StreamingResponse:
+        """Server-sent events: ``progress`` (status and display model) on each change."""
+        await store.get(pipeline_id)
+        return StreamingResponse(
+            _progress_events(service, pipeline_id),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+        )
+
+    @app.post("/webhooks/{pipeline_id}", responses={400: {"model": ErrorResponse}})
+    async def webhook(pipeline_id: str, request: Request) -> JSONResponse:
+        """A Stripe event; the signature is checked with the source's ``webhook_secrets``."""
+        payload = await request.body()
+        try:
+            stored = await store.get(pipeline_id)
+            secrets = stored.spec["source"].get("config", {}).get("webhook_secrets") or []
+            verify(payload, request.headers.get(SIGNATURE_HEADER), secrets)
+        except (PipelineNotFound, SignatureError) as exc:
+            reason = str(exc) if isinstance(exc, SignatureError) else "unknown pipeline"
+            return error_response(400, "auth_error", f"webhook refused: {reason}")
+        try:
+            event = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            event = None
+        if not isinstance(event, dict) or "type" not in event:
+            return error_response(400, "config_error", "webhook refused: not a Stripe event")
+        await service.start(pipeline_id, "webhook_event", event)
+        return JSONResponse({"received": True})
+
+    app.include_router(api)
+    return app
+
+
+async def _progress_events(service: Service, pipeline_id: str) -> AsyncIterator[bytes]:
+    last: bytes | None = None
+    quiet_since = asyncio.get_running_loop().time()
+    while True:
+        try:
+            stored = await service.store.get(pipeline_id)
+        except PipelineNotFound:
+            yield b'event: deleted\ndata: {"id": "%s"}\n\n' % pipeline_id.encode()
+            return
+        status = await service.status(stored)
+        document = await service.store.progress(pipeline_id)
+        data = orjson.dumps(
+            {
+                "id": pipeline_id,
+                "status": status.status,
+                "reason": status.reason,
+                "view": display_model(document),
+            }
+        )
+        now = asyncio.get_running_loop().time()
+        if data != last:
+            last, quiet_since = data, now
+            yield b"event: progress\ndata: " + data + b"\n\n"
+        elif now - quiet_since >= SSE_KEEPALIVE_S:
+            quiet_since = now
+            yield b": keep-alive\n\n"
+        await asyncio.sleep(SSE_POLL_S)

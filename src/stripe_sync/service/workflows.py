@@ -1,0 +1,241 @@
+"""The pipeline workflow: one per pipeline, its input the pipeline id.
+
+    setup → backfill (time-limited calls until nothing is left) → live (time-limited calls, forever)
+    → teardown on delete
+
+Signals: ``pause``, ``resume``, ``delete``, ``sync_now`` (start a new, incremental run) and
+``webhook_event`` (a verified Stripe event for the next live call). Query: ``status``.
+All I/O happens in activities, which read configs and secrets from the pipeline store, so no
+secret enters the workflow's history.
+
+Error policy: global errors that retrying cannot fix (invalid key, invalid config, a destination
+refusing its credentials) come back as an outcome and park the pipeline in ``error`` until a
+``resume``; transient failures raise inside the activity and are retried by Temporal with backoff;
+a failed stream is retried by a new run after a backoff (1 min doubling to 1 h) while the other
+streams go live. The history is kept short by continuing as new.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+
+with workflow.unsafe.imports_passed_through():
+    from stripe_sync.service.workflow_types import (
+        BACKFILL,
+        LIVE,
+        SETUP,
+        TEARDOWN,
+        Carry,
+        PipelineStatus,
+        PipelineWorkflowInput,
+        SyncOutcome,
+        SyncRequest,
+    )
+
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+ACTIVITY_TIMEOUT = timedelta(hours=2)
+TRANSIENT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=["PipelineNotFound"],
+)
+STREAM_RETRY_FIRST = timedelta(minutes=1)
+STREAM_RETRY_MAX = timedelta(hours=1)
+EVENT_IDS_KEPT = 1000
+
+
+def stream_retry_delay(failures: int) -> timedelta:
+    """The wait before a new run retries failed streams: 1 min, doubling, at most 1 h."""
+    return min(STREAM_RETRY_FIRST * 2 ** max(0, failures - 1), STREAM_RETRY_MAX)
+
+
+@workflow.defn
+class PipelineWorkflow:
+    def __init__(self) -> None:
+        self.pipeline_id = ""
+        self.history_limit = 0
+        self.carry = Carry()
+        self.deleting = False
+        self.sync_requested = False
+
+    @workflow.run
+    async def run(self, input: PipelineWorkflowInput) -> None:
+        self.pipeline_id = input.pipeline_id
+        self.history_limit = input.history_limit
+        self.carry = input.carry or Carry()
+        try:
+            while not self.deleting:
+                if self.history_is_long():
+                    workflow.continue_as_new(
+                        PipelineWorkflowInput(self.pipeline_id, self.carry, self.history_limit)
+                    )
+                if self.carry.paused or self.carry.error:
+                    await workflow.wait_condition(lambda: self.deleting or not self.parked)
+                elif not self.carry.set_up:
+                    await self.setup()
+                elif self.carry.backfill_pending or self.take_sync_request():
+                    await self.backfill()
+                else:
+                    await self.live()
+            await self.run_activity(TEARDOWN, interruptible=False)
+        except ActivityError as err:
+            if isinstance(err.cause, ApplicationError) and err.cause.type == "PipelineNotFound":
+                return  # deleted from the store behind our back: nothing left to run
+            raise
+
+    # -- steps -----------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        outcome = await self.run_activity(SETUP)
+        if outcome is not None and not self.park_on_error(outcome):
+            self.carry.set_up = True
+
+    async def backfill(self) -> None:
+        self.carry.backfill_pending = True
+        outcome = await self.run_activity(BACKFILL)
+        if outcome is None or self.park_on_error(outcome) or outcome.has_more:
+            return
+        self.carry.backfill_pending = False
+        if outcome.failed_streams:
+            self.carry.stream_failures += 1
+            retry_at = workflow.now() + stream_retry_delay(self.carry.stream_failures)
+            self.carry.stream_retry_at = retry_at.isoformat()
+        else:
+            self.carry.stream_failures = 0
+            self.carry.stream_retry_at = None
+
+    async def live(self) -> None:
+        events, self.carry.events = self.carry.events, []
+        retry_at = self.carry.stream_retry_at
+        outcome = await self.run_activity(
+            LIVE,
+            events=events,
+            until=datetime.fromisoformat(retry_at) if retry_at else None,
+        )
+        if outcome is None:
+            self.carry.events = events + self.carry.events  # upserts are idempotent: resend
+        elif not self.park_on_error(outcome) and outcome.has_more:
+            self.carry.backfill_pending = True  # a stream was reset and must be backfilled again
+
+    def take_sync_request(self) -> bool:
+        """True when a new run is due: asked for (``sync_now``) or failed streams to retry."""
+        retry_at = self.carry.stream_retry_at
+        due = retry_at is not None and workflow.now() >= datetime.fromisoformat(retry_at)
+        requested, self.sync_requested = self.sync_requested, False
+        return requested or due
+
+    def park_on_error(self, outcome: SyncOutcome) -> bool:
+        if outcome.permanent_error:
+            self.carry.error = f"{outcome.failure_type}: {outcome.message}"
+        return outcome.permanent_error
+
+    async def run_activity(
+        self,
+        name: str,
+        *,
+        events: list[dict[str, Any]] | None = None,
+        until: datetime | None = None,
+        interruptible: bool = True,
+    ) -> SyncOutcome | None:
+        """Run one activity; pause, delete, ``sync_now`` (or ``until``) cancel it gracefully.
+
+        Returns None when it was cancelled before it could answer.
+        """
+        handle = workflow.start_activity(
+            name,
+            SyncRequest(self.pipeline_id, events or []),
+            result_type=SyncOutcome,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=TRANSIENT_RETRY,
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+
+        def interrupted() -> bool:
+            if not interruptible:
+                return False
+            return self.deleting or self.carry.paused or (name == LIVE and self.sync_requested)
+
+        timeout = None if until is None else max(0.001, (until - workflow.now()).total_seconds())
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(lambda: handle.done() or interrupted(), timeout=timeout)
+        if not handle.done():
+            handle.cancel()
+        try:
+            return await handle
+        except ActivityError as err:
+            if isinstance(err.cause, CancelledError):
+                return None
+            raise
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def parked(self) -> bool:
+        return self.carry.paused or self.carry.error is not None
+
+    def history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > self.history_limit
+        )
+
+    # -- signals and query -----------------------------------------------------------------
+
+    @workflow.signal
+    def pause(self) -> None:
+        self.carry.paused = True
+
+    @workflow.signal
+    def resume(self) -> None:
+        self.carry.paused = False
+        self.carry.error = None
+
+    @workflow.signal
+    def delete(self) -> None:
+        self.deleting = True
+
+    @workflow.signal
+    def sync_now(self) -> None:
+        self.sync_requested = True
+
+    @workflow.signal
+    def webhook_event(self, event: dict[str, Any]) -> None:
+        event_id = str(event.get("id") or "")
+        if event_id and event_id in self.carry.seen_event_ids:
+            return
+        if event_id:
+            self.carry.seen_event_ids = [*self.carry.seen_event_ids, event_id][-EVENT_IDS_KEPT:]
+        self.carry.events.append(event)
+
+    @workflow.query
+    def status(self) -> PipelineStatus:
+        carry = self.carry
+        if self.deleting:
+            status = "deleting"
+        elif carry.error:
+            status = "error"
+        elif carry.paused:
+            status = "paused"
+        elif not carry.set_up:
+            status = "setup"
+        elif carry.backfill_pending:
+            status = "backfilling"
+        else:
+            status = "live"
+        return PipelineStatus(
+            status=status,
+            reason=carry.error,
+            backfill_complete=carry.set_up and not carry.backfill_pending,
+            stream_failures=carry.stream_failures,
+            stream_retry_at=carry.stream_retry_at,
+            pending_events=len(carry.events),
+        )

@@ -1,0 +1,334 @@
+"""The service end to end: `stripe-sync service api` and `service worker` processes, the Temporal
+dev server, a Postgres pipeline store and destination, the fake Stripe API.
+
+One API and one worker serve every test of this module (each test makes its own pipelines, each
+in its own destination schema); the last test scans every answer, log line and workflow history
+for the secrets the pipelines were given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+import pytest
+from temporalio.client import Client, WorkflowHistory
+from tests.support.postgres import PostgresServer
+from tests.support.stripe import fake_stripe
+from tests.support.temporal import ServiceClient, ServiceProcess, service_processes
+
+from stripe_sync.fake_stripe.server import FakeStripe
+from stripe_sync.reconcile.verify import verify
+from stripe_sync.service.workflow_types import workflow_id
+from stripe_sync.sources.stripe.webhook_signature import sign
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+KEY = "sk_test_servicekey4242"
+BAD_KEY = "sk_test_wrongkey9999"
+RESTRICTED = "rk_test_noprices7777"
+WEBHOOK_SECRET = "whsec_servicesecret31337"
+DB_PASSWORD = "dbpassword8675309"
+SECRETS = (KEY, BAD_KEY, RESTRICTED, WEBHOOK_SECRET, DB_PASSWORD)
+STREAMS = ["customers", "products", "prices"]
+
+
+@dataclass
+class Service:
+    client: ServiceClient
+    api: ServiceProcess
+    workers: list[ServiceProcess]
+    fake: FakeStripe
+    destination_url: str
+    temporal_address: str
+    pipeline_ids: list[str]
+
+    def spec(self, schema: str, *, key: str = KEY, streams: list[str] = STREAMS) -> dict[str, Any]:
+        return {
+            "name": schema,
+            "source": {
+                "type": "stripe",
+                "config": {
+                    "api_key": key,
+                    "base_url": self.fake.url,
+                    "max_requests_per_second": 0,
+                    "webhook_secrets": [WEBHOOK_SECRET],
+                },
+            },
+            "destination": {
+                "type": "postgres",
+                "config": {"url": self.destination_url, "schema": schema},
+            },
+            "streams": streams,
+        }
+
+    def create(self, spec: dict[str, Any]) -> dict[str, Any]:
+        response = self.client.post("/pipelines", json=spec)
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        self.pipeline_ids.append(created["id"])
+        return created
+
+    def ids_in(self, schema: str, stream: str) -> set[str]:
+        with psycopg.connect(self.destination_url) as conn:
+            rows = conn.execute(f'SELECT id FROM "{schema}"."{stream}"').fetchall()
+        return {row[0] for row in rows}
+
+    def tables(self, schema: str) -> set[str]:
+        with psycopg.connect(self.destination_url) as conn:
+            rows = conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (schema,),
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def verify(self, spec: dict[str, Any], streams: list[str]) -> None:
+        reports = asyncio.run(
+            verify(
+                spec["source"]["config"],
+                spec["destination"]["config"],
+                streams,
+                lt=int(time.time()),
+            )
+        )
+        assert all(report.equal for report in reports), [r.lines() for r in reports]
+
+    def unauthorized_count(self) -> int:
+        requests = self.fake.stats()["requests"]
+        return sum(counts.get("401", 0) for counts in requests.values())
+
+
+async def histories(address: str, pipeline_ids: list[str]) -> list[WorkflowHistory]:
+    """Every run's history of the pipelines' workflows (continued-as-new runs included)."""
+    client = await Client.connect(address)
+    found = []
+    for pipeline_id in pipeline_ids:
+        query = f"WorkflowId = '{workflow_id(pipeline_id)}'"
+        async for execution in client.list_workflows(query):
+            handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+            found.append(await handle.fetch_history())
+    return found
+
+
+@pytest.fixture(scope="module")
+def service(
+    postgres_server: PostgresServer, temporal_address: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    store_url = postgres_server.create_database("service_store")
+    destination = postgres_server.create_database("service_destination")
+    destination_url = destination.replace("postgres@", f"postgres:{DB_PASSWORD}@")
+    objects = {"customers": 150, "products": 30, "prices": 40}
+    fake = fake_stripe(objects, api_keys=[KEY], restricted_keys={RESTRICTED: frozenset({"prices"})})
+    tmp_path = tmp_path_factory.mktemp("service")
+    with (
+        fake,
+        service_processes(
+            tmp_path,
+            store_url=store_url,
+            temporal_address=temporal_address,
+            task_queue="service-tests",
+        ) as (api, workers),
+    ):
+        client = ServiceClient(api.line_with("listening").split()[1])
+        yield Service(client, api, workers, fake, destination_url, temporal_address, [])
+        client.close()
+
+
+def test_create_backfill_sync_pause_resume_delete(service: Service):
+    spec = service.spec("lifecycle")
+    created = service.create(spec)
+    assert created["status"] in ("setup", "backfilling", "live")
+    assert created["source"]["config"]["api_key"] == "********"
+    pipeline_id = created["id"]
+
+    live = service.client.wait_status(pipeline_id, "live")
+    assert {name: entry["status"] for name, entry in live["progress"]["streams"].items()} == {
+        name: "complete" for name in STREAMS
+    }
+    service.verify(spec, STREAMS)
+
+    # a change made after the backfill: a new run started over the API picks it up
+    made = httpx.post(
+        f"{service.fake.url}/v1/customers",
+        data={"name": "Made After Backfill"},
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+    assert made.status_code == 200, made.text
+    new_id = made.json()["id"]
+    assert service.client.post(f"/pipelines/{pipeline_id}/sync").status_code == 202
+    deadline = time.monotonic() + 60
+    while new_id not in service.ids_in("lifecycle", "customers"):
+        assert time.monotonic() < deadline, "the new customer did not arrive"
+        time.sleep(0.25)
+    runs = service.client.get(f"/pipelines/{pipeline_id}/runs").json()["runs"]
+    backfills = [run for run in runs if run["mode"] == "backfill" and run.get("reason")]
+    assert len({run["sync_run_id"] for run in backfills}) == 2  # the backfill, then a new run
+    service.client.wait_status(pipeline_id, "live")
+
+    # pause: the live call ends, no new call starts
+    paused = service.client.post(f"/pipelines/{pipeline_id}/pause")
+    assert paused.status_code == 202
+    service.client.wait_status(pipeline_id, "paused", timeout=20)
+    service.client.wait_for(
+        pipeline_id,
+        lambda _: all(
+            r.get("ended_at")
+            for r in service.client.get(f"/pipelines/{pipeline_id}/runs").json()["runs"]
+        ),
+        timeout=20,
+        what="every call ended",
+    )
+    count = len(service.client.get(f"/pipelines/{pipeline_id}/runs").json()["runs"])
+    time.sleep(4)
+    assert len(service.client.get(f"/pipelines/{pipeline_id}/runs").json()["runs"]) == count
+    assert service.client.pipeline(pipeline_id)["desired_status"] == "paused"
+
+    # resume: live calls again
+    assert service.client.post(f"/pipelines/{pipeline_id}/resume").status_code == 202
+    service.client.wait_status(pipeline_id, "live", timeout=20)
+    service.client.wait_for(
+        pipeline_id,
+        lambda _: len(service.client.get(f"/pipelines/{pipeline_id}/runs").json()["runs"]) > count,
+        timeout=20,
+        what="a new call after resume",
+    )
+
+    # delete: tables dropped, pipeline gone
+    assert service.tables("lifecycle") >= set(STREAMS)
+    deleted = service.client.request("DELETE", f"/pipelines/{pipeline_id}")
+    assert deleted.status_code == 202
+    assert deleted.json()["status"] in ("deleting", "live")
+    deadline = time.monotonic() + 30
+    while service.client.get(f"/pipelines/{pipeline_id}").status_code != 404:
+        assert time.monotonic() < deadline, "the pipeline was not deleted"
+        time.sleep(0.25)
+    assert not service.tables("lifecycle") & {*STREAMS, "_sync_state"}
+
+
+def test_invalid_key_parks_the_pipeline_until_patched_and_resumed(service: Service):
+    before = service.unauthorized_count()
+    spec = service.spec("badkey", key=BAD_KEY)
+    pipeline_id = service.create(spec)["id"]
+    parked = service.client.wait_status(pipeline_id, "error")
+    assert "auth_error" in parked["reason"] and "Invalid API Key" in parked["reason"]
+    time.sleep(3)  # parked: nothing is retried
+    assert service.unauthorized_count() - before <= 3
+    assert service.client.pipeline(pipeline_id)["status"] == "error"
+
+    read = service.client.get(f"/pipelines/{pipeline_id}")
+    stale = read.headers["ETag"]
+    patch = {"source": {"config": {"api_key": KEY}}}
+    patched = service.client.request(
+        "PATCH", f"/pipelines/{pipeline_id}", json=patch, headers={"If-Match": stale}
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.headers["ETag"] != stale
+    again = service.client.request(
+        "PATCH", f"/pipelines/{pipeline_id}", json={"name": "x"}, headers={"If-Match": stale}
+    )
+    assert again.status_code == 412
+    assert service.client.pipeline(pipeline_id)["status"] == "error"  # until resumed
+
+    assert service.client.post(f"/pipelines/{pipeline_id}/resume").status_code == 202
+    service.client.wait_status(pipeline_id, "live")
+    service.verify({**spec, **service.spec("badkey")}, STREAMS)
+    assert service.unauthorized_count() - before <= 3
+
+
+def test_a_stream_refused_403_fails_alone_and_is_retried_later(service: Service):
+    spec = service.spec("restricted", key=RESTRICTED)
+    pipeline_id = service.create(spec)["id"]
+    live = service.client.wait_status(pipeline_id, "live")
+    streams = live["progress"]["streams"]
+    assert streams["prices"]["status"] == "failed"
+    assert "rak_price_read" in str(streams["prices"]["errors"])
+    assert streams["customers"]["status"] == streams["products"]["status"] == "complete"
+    assert live["stream_retry_at"] is not None
+    service.verify(spec, ["customers", "products"])
+
+
+def test_webhooks_are_signed_and_applied_once(service: Service):
+    pipeline_id = service.create(service.spec("webhooks", streams=["products"]))["id"]
+    service.client.wait_status(pipeline_id, "live")
+    event = {"id": "evt_service_1", "type": "product.updated", "data": {"object": {"id": "x"}}}
+    payload = orjson.dumps(event)
+    url = f"/webhooks/{pipeline_id}"
+    plain = httpx.Client(base_url=str(service.client.http.base_url))  # no bearer token
+
+    refused = plain.post(url, content=payload, headers={"Stripe-Signature": "t=1,v1=00"})
+    assert refused.status_code == 400
+    wrong = sign(payload, "whsec_other")
+    assert plain.post(url, content=payload, headers={"Stripe-Signature": wrong}).status_code == 400
+    assert plain.post("/webhooks/pl_unknown", content=payload).status_code == 400
+
+    good = sign(payload, WEBHOOK_SECRET)
+    for _ in range(2):  # Stripe may deliver an event twice
+        accepted = plain.post(url, content=payload, headers={"Stripe-Signature": good})
+        assert accepted.status_code == 200, accepted.text
+
+    def delivered() -> int:
+        runs = service.client.get(f"/pipelines/{pipeline_id}/runs").json()["runs"]
+        return sum(run["event_count"] for run in runs)
+
+    deadline = time.monotonic() + 30
+    while delivered() == 0:
+        assert time.monotonic() < deadline, "the event never reached a live call"
+        time.sleep(0.25)
+    time.sleep(4)  # the next live calls carry nothing more
+    assert delivered() == 1
+
+    signals = [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        for e in asyncio.run(histories(service.temporal_address, [pipeline_id]))[0].events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+    ]
+    assert signals.count("webhook_event") == 2  # both good deliveries; the bad ones never
+    plain.close()
+
+
+def test_the_api_needs_its_token(service: Service):
+    url = str(service.client.http.base_url)
+    assert httpx.get(f"{url}/health").status_code == 200
+    assert httpx.get(f"{url}/openapi.json").status_code == 200
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        refused = httpx.get(f"{url}/pipelines", headers=headers)
+        assert refused.status_code == 401
+        assert refused.headers["WWW-Authenticate"] == "Bearer"
+    invalid = service.client.post("/pipelines", json={"source": {"type": "nope"}})
+    assert invalid.status_code == 400
+    assert service.client.get("/pipelines/pl_missing").status_code == 404
+
+
+def test_progress_streams_the_display_model(service: Service):
+    pipeline_id = service.pipeline_ids[-1]
+    with service.client.http.stream("GET", f"/pipelines/{pipeline_id}/progress") as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.iter_lines()
+        assert next(lines) == "event: progress"
+        data = orjson.loads(next(lines).removeprefix("data: "))
+    assert data["status"] == "live"
+    view = data["view"]
+    assert [row["name"] for row in view["rows"]] == ["products"]
+    assert view["rows"][0]["status"] == "complete"
+    assert view["pipeline"] == pipeline_id
+
+
+def test_no_secret_in_answers_logs_or_workflow_histories(service: Service):
+    listed = service.client.get("/pipelines")
+    assert listed.status_code == 200
+    texts = list(service.client.bodies)
+    texts += [process.logs() for process in (service.api, *service.workers)]
+    texts += [
+        history.to_json()
+        for history in asyncio.run(histories(service.temporal_address, service.pipeline_ids))
+    ]
+    assert len(texts) > 20
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text
