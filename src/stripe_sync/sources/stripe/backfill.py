@@ -4,7 +4,8 @@ Workers take segments from a pool, largest first, and page them newest first. Wh
 back with ``has_more`` and workers are idle, the segment's unfetched ``[gte, t]`` is split: the
 running pagination keeps its cursor and the newest piece (which holds second ``t``), the older
 pieces go to the pool. Splits need the density seen so far to promise at least two pages per
-piece, so sparse ranges are not carved into empty requests. The number of busy workers follows
+piece, so sparse ranges are not carved into empty requests, and a segment about to finish takes
+over the unstarted piece right below it instead of ending in a partial page. The number of busy workers follows
 the stream's share of the request budget times the observed latency. After every page the stream's
 state lists every unfinished segment with the cursor of its last emitted page.
 """
@@ -77,6 +78,17 @@ class TimeRangeBackfill:
             async with self.changed:
                 self.changed.notify_all()
 
+    def _absorb_piece_below(self, segment: Segment) -> None:
+        """Extend a nearly finished segment over the unstarted piece right below it, so the
+        boundary between them costs no partial page."""
+        assert segment.low is not None
+        if segment.expected_below(segment.low) >= PAGE_SIZE:
+            return
+        below = next((p for p in self.pool if p.lt == segment.gte and p.cursor is None), None)
+        if below is not None:
+            self.pool.remove(below)
+            segment.gte = below.gte
+
     async def _page(self, segment: Segment) -> None:
         """Fetch one page of ``segment``, emit it, split or finish, and emit the state."""
         context = self.context
@@ -98,13 +110,9 @@ class TimeRangeBackfill:
         has_more = bool(response.body.get("has_more")) and bool(objects)
         finished: Segment | None = None
         if objects:
-            segment.cursor = objects[-1]["id"]
-            segment.fetched += len(objects)
-            last_created = int(objects[-1].get(stream.created_field) or segment.gte)
-            segment.low = min(max(last_created, segment.gte), segment.lt - 1)
-            if segment.high is None:
-                first_created = int(objects[0].get(stream.created_field) or segment.low)
-                segment.high = min(max(first_created, segment.low), segment.lt - 1)
+            oldest = int(objects[-1].get(stream.created_field) or segment.gte)
+            newest = int(objects[0].get(stream.created_field) or oldest)
+            segment.observe_page(len(objects), objects[-1]["id"], newest, oldest)
         if has_more:
             assert segment.low is not None
             split = plan_split(segment, segment.low, self.idle_workers())
@@ -112,6 +120,8 @@ class TimeRangeBackfill:
                 keep_from, pieces = split
                 segment.gte = keep_from
                 self.pool.extend(pieces)
+            else:
+                self._absorb_piece_below(segment)
             self.active.discard(segment)
             self.pool.append(segment)
         else:

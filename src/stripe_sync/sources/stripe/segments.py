@@ -15,20 +15,23 @@ from typing import Any
 from stripe_sync.protocol.ranges import format_time, parse_time
 
 PAGE_SIZE = 100
-MIN_PAGES_PER_PIECE = 2.0
+MIN_PAGES_PER_PIECE = 6.0
+MAX_PARTS_PER_SPLIT = 3
+"""A split hands out at most three new pieces; more follow as their pages prove dense, so the
+number of segments (each ending in a partial page) grows only where the data is."""
 
 
 @dataclass(eq=False)
 class Segment:
-    """``[gte, lt)`` with the pagination position: ``fetched`` objects so far, created between
-    ``low`` (the cursor's second) and ``high`` (the newest one)."""
+    """``[gte, lt)`` with the pagination position: ``fetched`` objects so far, the oldest of them
+    created at ``low`` (the cursor's second), and the density of the latest page."""
 
     gte: int
     lt: int
     cursor: str | None = None
     fetched: int = 0
     low: int | None = None
-    high: int | None = None
+    recent_density: float = 0.0
 
     def to_state(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"gte": format_time(self.gte), "lt": format_time(self.lt)}
@@ -40,12 +43,19 @@ class Segment:
     def from_state(cls, entry: dict[str, Any]) -> Segment:
         return cls(parse_time(entry["gte"]), parse_time(entry["lt"]), entry.get("cursor"))
 
+    def observe_page(self, count: int, cursor: str, newest: int, oldest: int) -> None:
+        """Advance past a page of ``count`` objects created between ``oldest`` and ``newest``."""
+        oldest = min(max(oldest, self.gte), self.lt - 1)
+        top = self.low if self.low is not None else min(max(newest, oldest), self.lt - 1)
+        self.recent_density = count / max(1, top - oldest)
+        self.cursor = cursor
+        self.fetched += count
+        self.low = oldest
+
     def expected_below(self, t: int) -> float:
-        """Objects expected in ``[gte, t)``, from the density this segment has shown so far
-        (measured from its newest object, so an empty stretch below ``lt`` does not dilute it)."""
-        top = self.high if self.high is not None else self.lt
-        covered = max(1, top - t)
-        return self.fetched / covered * (t - self.gte)
+        """Objects expected in ``[gte, t)`` at the density of the latest page: the nearest
+        evidence of what lies below (Stripe accounts grow, so older data is rarely denser)."""
+        return self.recent_density * (t - self.gte)
 
 
 def backfill_state(total: tuple[int, int], remaining: list[Segment]) -> dict[str, Any]:
@@ -90,7 +100,12 @@ def plan_split(segment: Segment, t: int, idle: int) -> tuple[int, list[Segment]]
     if idle <= 0 or t <= segment.gte:
         return None
     expected = segment.expected_below(t)
-    parts = min(idle + 1, int(expected / (PAGE_SIZE * MIN_PAGES_PER_PIECE)), t - segment.gte + 1)
+    parts = min(
+        idle + 1,
+        MAX_PARTS_PER_SPLIT,
+        int(expected / (PAGE_SIZE * MIN_PAGES_PER_PIECE)),
+        t - segment.gte + 1,
+    )
     if parts < 2:
         return None
     bounds = [segment.gte + (t - segment.gte) * i // parts for i in range(parts + 1)]
