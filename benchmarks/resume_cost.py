@@ -1,0 +1,155 @@
+"""Resume cost: kill -9 the sync at random moments of a backfill, resume each time, and count what
+the interruptions cost against an uninterrupted run of the same data.
+
+Reports extra requests (all runs together minus the uninterrupted run) and rows rewritten (the
+`updated` + `unchanged` counts of `write_stats`, i.e. rows written again), then runs
+`stripe-sync verify`, which must pass.
+
+Usage:
+    .venv/bin/python benchmarks/resume_cost.py [--kills 10] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "stripe_sync.cli.main"]
+OBJECTS = "customers=20000,charges=10000,invoices=3000,*=0"
+STREAMS = "customers,charges,invoices"
+
+
+def start_fake() -> tuple[subprocess.Popen[str], str]:
+    command = [
+        *CLI,
+        "fake-stripe",
+        "--port",
+        "0",
+        "--seed",
+        "1",
+        "--now",
+        "2026-01-01T00:00:00Z",
+        "--objects",
+        OBJECTS,
+        "--latency-ms",
+        "50",
+        "--jitter-ms",
+        "10",
+        "--rate-limit",
+        "100",
+        "--endpoint-rate-limit",
+        "25",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    return process, process.stdout.readline().split()[1]
+
+
+def requests_served(url: str) -> int:
+    with urllib.request.urlopen(f"{url}/_fake/stats") as response:
+        stats = json.loads(response.read())
+    return sum(sum(counts.values()) for counts in stats["requests"].values())
+
+
+def sync(url: str, database: Path, out: Path) -> subprocess.Popen[bytes]:
+    command = [
+        *CLI,
+        "sync",
+        "--api-key",
+        "sk_live_resume",
+        "--base-url",
+        url,
+        "--to",
+        f"sqlite:///{database}",
+        "--streams",
+        STREAMS,
+        "--max-rps",
+        "100",
+        "--no-progress",
+        "--ndjson",
+    ]
+    return subprocess.Popen(command, stdout=out.open("wb"), stderr=subprocess.DEVNULL)
+
+
+def rewritten(paths: list[Path]) -> int:
+    total = 0
+    for path in paths:
+        for line in path.read_bytes().splitlines():
+            if b'"write_stats"' in line:
+                try:
+                    stats = json.loads(line)["write_stats"]
+                except json.JSONDecodeError:
+                    continue  # the last line of a killed process
+                total += stats["updated"] + stats["unchanged"]
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory() as workdir:
+        folder = Path(workdir)
+        fake, url = start_fake()
+        try:
+            started = time.monotonic()
+            baseline = sync(url, folder / "baseline.db", folder / "baseline.ndjson")
+            baseline.wait()
+            duration = time.monotonic() - started
+            baseline_requests = requests_served(url)
+            outputs: list[Path] = []
+            for kill in range(args.kills):
+                out = folder / f"run{kill}.ndjson"
+                outputs.append(out)
+                process = sync(url, folder / "resumed.db", out)
+                time.sleep(rng.uniform(0.1, duration / 2))
+                if process.poll() is None:
+                    os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+            out = folder / "final.ndjson"
+            outputs.append(out)
+            final = sync(url, folder / "resumed.db", out)
+            final.wait()
+            interrupted_requests = requests_served(url) - baseline_requests
+            verify = subprocess.run(
+                [
+                    *CLI,
+                    "verify",
+                    "--api-key",
+                    "sk_live_resume",
+                    "--base-url",
+                    url,
+                    "--to",
+                    f"sqlite:///{folder / 'resumed.db'}",
+                ],
+                capture_output=True,
+                text=True,
+            )
+        finally:
+            fake.kill()
+            fake.wait()
+    extra = interrupted_requests - baseline_requests
+    print(f"{'uninterrupted run':>28}: {baseline_requests:,} requests in {duration:.1f} s")
+    print(f"{'interrupted runs':>28}: {interrupted_requests:,} requests over {args.kills} kill -9")
+    print(f"{'extra requests':>28}: {extra:,} ({extra / args.kills:.1f} per interruption)")
+    print(
+        f"{'rows rewritten':>28}: {rewritten(outputs):,} ({rewritten(outputs) / args.kills:,.0f} per interruption)"
+    )
+    print(f"{'verify':>28}: exit {verify.returncode} ({verify.stdout.strip().splitlines()[-1]})")
+
+
+if __name__ == "__main__":
+    main()
