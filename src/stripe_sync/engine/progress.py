@@ -145,6 +145,9 @@ class ProgressTracker:
             entry["completed_ranges"] = merge_ranges([*entry["completed_ranges"], payload["range"]])
         elif status == "reset":
             entry["completed_ranges"] = []
+            entry["status"] = "pending"  # until its re-backfill starts
+            if payload.get("reason"):
+                entry["reason"] = payload["reason"]
         else:
             self.terminal(key, status, payload.get("reason"))
 

@@ -386,7 +386,7 @@ class Phase:
             s.run.complete_range(key, payload["range"])
             s.tracker.stream_status(key, payload)
         elif status == "reset":
-            s.run.reset_stream(key)
+            s.run.reset_stream(key, iso(s.clock()))
             s.tracker.stream_status(key, payload)
             s.log("warn", f"stream reset: {key}: {payload.get('reason')}")
         elif status in TERMINAL:

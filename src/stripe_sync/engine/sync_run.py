@@ -112,9 +112,23 @@ class SyncRun:
             history = self.engine["streams"].setdefault(key, {})
             history["last_completed_run_started_at"] = self.started_at
 
-    def reset_stream(self, key: str) -> None:
-        """Forget a stream's completion history so the next run backfills it again."""
+    def reset_stream(self, key: str, now: str) -> None:
+        """Forget a stream's completion history and the source's saved backfill of it, so that it
+        is backfilled again from the beginning.
+
+        A stream still backfilling in this call starts over in it. One that already finished in
+        this run is pending again; in the live phase (every stream finished, nothing in flight) a
+        new run starts instead, so that the re-backfill reaches up to now rather than to the old
+        run's ``started_at`` (the other streams continue incrementally in that run).
+        """
         self.engine["streams"].pop(key, None)
+        self.state["source"]["streams"].pop(key, None)
+        if key not in self.terminal:
+            return
+        if self.engine.get("mode") == "live":
+            self._start(None, now)
+        else:
+            del self.terminal[key]
 
     def save_progress(self, run_progress: dict[str, Any], lifetime: dict[str, Any]) -> None:
         self.engine["run_progress"] = run_progress

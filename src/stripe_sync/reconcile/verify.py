@@ -103,7 +103,9 @@ async def _read_api(
         configured.append(entry)
     sides = {name: _ApiSide() for name in streams}
     source = StripeSource()
-    async for message in source.read(source_config, {"streams": configured}, {}):
+    # the lists alone: no events applied on top of them
+    config = {**source_config, "catch_up_events": False}
+    async for message in source.read(config, {"streams": configured}, {}):
         kind = message["type"]
         if kind == "record":
             record = message["record"]

@@ -40,6 +40,16 @@ class StripeSourceConfig(BaseModel):
     max_concurrent_streams: int = Field(default=5, ge=1)
     start: int | None = Field(default=None, description="earliest created (unix) to backfill")
     poll_interval: float = Field(default=10.0, gt=0, description="seconds between event polls")
+    catch_up_events: bool = Field(
+        default=True,
+        description="a backfill read also applies events since the saved events cursor (an "
+        "incremental run's changes); off for reads that want the lists alone, such as verify",
+    )
+    event_refetch: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="retrieve an event's object again: auto = when the event has another API "
+        "version or an embedded list with more pages",
+    )
     webhook_secrets: list[SecretStr] = Field(default=[], json_schema_extra={"secret": True})
     request_timeout: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=8, ge=0)

@@ -2,8 +2,10 @@
 
 ``read`` looks up the account once (its id completes every record's primary key, its creation
 time bounds the backfill), then runs up to ``max_concurrent_streams`` streams at a time, each with
-the strategy its capabilities allow, all sharing one request budget. Every stream ends with exactly
-one terminal status; failures become protocol errors of the right level.
+the strategy its capabilities allow, all sharing one request budget, while the events lane applies
+changes beside them (:mod:`.changes`). Every stream ends with exactly one terminal status; failures
+become protocol errors of the right level. A live read (``catalog["live"]``) only applies changes:
+polled events and pushed ones (``input``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from stripe_sync.protocol.ranges import make_range, range_bounds
 from stripe_sync.sources.stripe.backfill import TimeRangeBackfill
 from stripe_sync.sources.stripe.budget import RequestBudget
 from stripe_sync.sources.stripe.catalog import StripeCatalog, load_catalog
+from stripe_sync.sources.stripe.changes import Changes
 from stripe_sync.sources.stripe.client import StripeClient
 from stripe_sync.sources.stripe.config import StripeSourceConfig
 from stripe_sync.sources.stripe.errors import (
@@ -104,7 +107,7 @@ class StripeSource:
         parsed = StripeSourceConfig.model_validate(config)
         stripe_catalog = load_catalog(parsed.spec_path)
         client = make_client(parsed, stripe_catalog)
-        reader = _Read(parsed, stripe_catalog, client, catalog, state)
+        reader = _Read(parsed, stripe_catalog, client, catalog, state, input)
         task = asyncio.create_task(reader.run())
         try:
             while (message := await reader.out.get()) is not _DONE:
@@ -128,12 +131,16 @@ class _Read:
         client: StripeClient,
         configured: dict[str, Any],
         state: dict[str, Any],
+        pushed: AsyncIterator[dict[str, Any]] | None = None,
     ) -> None:
         self.config = config
         self.catalog = catalog
         self.client = client
         self.configured = configured
         self.saved = state.get("streams") or {}
+        self.global_state = state.get("global") or {}
+        self.pushed = pushed
+        self.reset_streams: set[str] = set()
         self.out: asyncio.Queue[Message] = asyncio.Queue(OUTPUT_QUEUE_SIZE)
         self.running: set[str] = set()
         client.log_retry = self._log_retry
@@ -160,9 +167,6 @@ class _Read:
 
     async def _run(self) -> None:
         streams = self.configured.get("streams") or []
-        if self.configured.get("live"):
-            await self._log("warn", "live changes are not supported yet; nothing to do")
-            return
         try:
             response = await self.client.get("/v1/account", stream="_account")
         except StripeError as exc:
@@ -178,18 +182,41 @@ class _Read:
         lower_bound = self.config.start or int(account.get("created") or 0)
         stats = self.client.stats.take("_account")
         await self.out.put({"type": "source_stats", "source_stats": stats})
+        changes = Changes(
+            config=self.config,
+            catalog=self.catalog,
+            client=self.client,
+            out=self.out,
+            account_id=account_id,
+            configured=streams,
+            global_state=self.global_state,
+            report=self._report,
+        )
+        if self.configured.get("live"):
+            await changes.live(self.pushed)
+            return
+        lane = await changes.join_backfill()
+        self.reset_streams = changes.reset_streams
         limiter = asyncio.Semaphore(self.config.max_concurrent_streams)
         self.global_failure = asyncio.Event()
+        backfilled = asyncio.Event()
         tasks = [
             asyncio.create_task(self._stream(entry, account_id, lower_bound, limiter))
             for entry in streams
         ]
+        following = [asyncio.create_task(changes.follow(lane, backfilled))] if lane else []
         try:
             await asyncio.gather(*tasks)
+            backfilled.set()
+            if not self.global_failure.is_set():
+                await asyncio.gather(*following)
         finally:
-            for task in tasks:
+            for task in (*tasks, *following):
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *following, return_exceptions=True)
+
+    async def _report(self, exc: StripeError, level: str) -> None:
+        await self.out.put({"type": "error", "error": error_message(exc, None, level)})
 
     async def _log(self, level: str, message: str) -> None:
         await self.out.put({"type": "log", "log": {"level": level, "message": message}})
@@ -242,9 +269,12 @@ class _Read:
         self, context: StreamContext, entry: dict[str, Any], lower_bound: int
     ) -> None:
         definition = context.stream
-        saved = self.saved.get(definition.name)
+        reset = definition.name in self.reset_streams  # from the beginning, whatever was saved
+        saved = None if reset else self.saved.get(definition.name)
         limit = entry.get("backfill_limit")
         window = entry.get("time_range")
+        if reset and window:
+            window = {"lt": window["lt"]}
         started: dict[str, Any] = {}
         bounds: tuple[int, int] | None = None
         if definition.supports_time_range and window:
