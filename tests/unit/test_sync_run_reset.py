@@ -19,7 +19,10 @@ def finished_run(live: bool) -> SyncRun:
     )
     for name in ("customers", "charges"):
         run.finish_stream(name, "complete")
-        state["source"]["streams"][name] = {"range": {"lt": "2026-01-01T00:00:00Z"}, "remaining": []}
+        state["source"]["streams"][name] = {
+            "range": {"lt": "2026-01-01T00:00:00Z"},
+            "remaining": [],
+        }
     state["source"]["global"] = {"events": {"cursor_created": 1}}
     run.engine["mode"] = "live" if live else "backfill"
     return run
