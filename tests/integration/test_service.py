@@ -25,7 +25,8 @@ from tests.support.temporal import ServiceClient, ServiceProcess, service_proces
 
 from stripe_sync.fake_stripe.server import FakeStripe
 from stripe_sync.reconcile.verify import verify
-from stripe_sync.service.workflow_types import workflow_id
+from stripe_sync.service.workflow_types import Carry, PipelineWorkflowInput, workflow_id
+from stripe_sync.service.workflows import PipelineWorkflow
 from stripe_sync.sources.stripe.webhook_signature import sign
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -317,6 +318,37 @@ def test_progress_streams_the_display_model(service: Service):
     assert [row["name"] for row in view["rows"]] == ["products"]
     assert view["rows"][0]["status"] == "complete"
     assert view["pipeline"] == pipeline_id
+
+
+def test_a_long_history_continues_as_new_and_keeps_its_state(service: Service):
+    pipeline_id = service.create(service.spec("continued", streams=["products"]))["id"]
+    service.client.wait_status(pipeline_id, "live")
+    asyncio.run(restart_with_history_limit(service.temporal_address, pipeline_id, 25))
+
+    def runs_of_workflow() -> int:
+        return len(asyncio.run(histories(service.temporal_address, [pipeline_id])))
+
+    deadline = time.monotonic() + 60
+    while runs_of_workflow() < 3:  # the API's run, the restarted one, a continuation
+        assert time.monotonic() < deadline, "the workflow never continued as new"
+        time.sleep(1)
+    assert service.client.pipeline(pipeline_id)["status"] == "live"
+    runs = service.client.get(f"/pipelines/{pipeline_id}/runs").json()["runs"]
+    assert [run["mode"] for run in runs].count("backfill") == 1  # the state was carried over
+
+
+async def restart_with_history_limit(address: str, pipeline_id: str, limit: int) -> None:
+    """Replace the pipeline's workflow by one that continues as new after ``limit`` events."""
+    client = await Client.connect(address)
+    handle = client.get_workflow_handle(workflow_id(pipeline_id))
+    await handle.terminate("test: restart with a small history limit")
+    carry = Carry(set_up=True, backfill_pending=False)
+    await client.start_workflow(
+        PipelineWorkflow.run,
+        PipelineWorkflowInput(pipeline_id, carry, history_limit=limit),
+        id=workflow_id(pipeline_id),
+        task_queue="service-tests",
+    )
 
 
 def test_no_secret_in_answers_logs_or_workflow_histories(service: Service):

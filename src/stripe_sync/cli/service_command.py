@@ -10,6 +10,7 @@ they are imported only when one of these commands runs, and every command ends w
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import signal
@@ -26,6 +27,7 @@ from stripe_sync.protocol.errors import ConfigError
 
 if TYPE_CHECKING:
     from stripe_sync.service.activities import ActivitySettings
+    from stripe_sync.service.store import PipelineStore
     from stripe_sync.service.temporal_connection import TemporalSettings
 
 service_app = typer.Typer(
@@ -78,10 +80,14 @@ BackfillLimit = Annotated[
 LiveLimit = Annotated[float, typer.Option("--live-time-limit", min=1, help="seconds per live call")]
 
 
-def _finish(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
-    """Run ``main(stop)`` (Ctrl-C or SIGTERM sets ``stop``), then leave with ``os._exit``."""
+Main = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
-    async def runner() -> None:
+
+def _finish(prepare: Callable[[], Main]) -> None:
+    """``prepare()`` (imports, checks) then ``main(stop)``, Ctrl-C or SIGTERM setting ``stop``;
+    whatever happens, leave with ``os._exit`` once the output is flushed."""
+
+    async def runner(main: Main) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -90,7 +96,7 @@ def _finish(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
 
     code = exit_codes.DONE
     try:
-        asyncio.run(runner())
+        asyncio.run(runner(prepare()))
     except ConfigError as exc:
         print(f"stripe-sync: {exc}", file=sys.stderr)
         code = exit_codes.USAGE_ERROR
@@ -118,6 +124,14 @@ def _temporal(
     return TemporalSettings(address, namespace, tls, tls_ca, tls_cert, tls_key, api_key)
 
 
+def _postgres_store(url: str | None) -> PipelineStore:
+    from stripe_sync.service.store import open_store
+
+    if not url:
+        raise ConfigError("--store (or STRIPE_SYNC_STORE_URL) is required")
+    return open_store(url, allow_sqlite=False)
+
+
 def _activity_settings(backfill_time_limit: float, live_time_limit: float) -> ActivitySettings:
     from stripe_sync.service.activities import ActivitySettings
 
@@ -141,22 +155,26 @@ def dev_command(
     live_time_limit: LiveLimit = 60.0,
 ) -> None:
     """Start a Temporal dev server, the pipeline store, the API and one worker, in one process."""
-    from stripe_sync.service.processes import ApiOptions, dev_process
-    from stripe_sync.service.store import open_store
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    token = api_token
-    if token is None:
-        token = secrets.token_urlsafe(24)
-        print(f"api token: {token}", flush=True)
-    store_url = store or f"sqlite:///{data_dir.resolve() / 'pipelines.db'}"
-    options = ApiOptions("127.0.0.1", port, token, log_config())
-    settings = _activity_settings(backfill_time_limit, live_time_limit)
+    def prepare() -> Main:
+        from stripe_sync.service.processes import ApiOptions, dev_process
+        from stripe_sync.service.store import open_store
 
-    async def main(stop: asyncio.Event) -> None:
-        await dev_process(open_store(store_url), data_dir, temporal_port, options, settings, stop)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        pipeline_store = open_store(store or f"sqlite:///{data_dir.resolve() / 'pipelines.db'}")
+        token = api_token
+        if token is None:
+            token = secrets.token_urlsafe(24)
+            print(f"api token: {token}", flush=True)
+        options = ApiOptions("127.0.0.1", port, token, log_config())
+        settings = _activity_settings(backfill_time_limit, live_time_limit)
 
-    _finish(main)
+        async def main(stop: asyncio.Event) -> None:
+            await dev_process(pipeline_store, data_dir, temporal_port, options, settings, stop)
+
+        return main
+
+    _finish(prepare)
 
 
 @service_app.command("api")
@@ -175,23 +193,24 @@ def api_command(
     task_queue: TaskQueue = "stripe-sync",
 ) -> None:
     """Serve the service API against a Temporal cluster and a Postgres pipeline store."""
-    from stripe_sync.service.processes import ApiOptions, api_process
-    from stripe_sync.service.store import open_store
 
-    if not api_token:
-        raise ConfigError("--api-token (or STRIPE_SYNC_API_TOKEN) is required")
-    if not store:
-        raise ConfigError("--store (or STRIPE_SYNC_STORE_URL) is required")
-    pipeline_store = open_store(store, allow_sqlite=False)
-    temporal = _temporal(
-        temporal_address, namespace, tls, tls_ca, tls_cert, tls_key, temporal_api_key
-    )
-    options = ApiOptions(host, port, api_token, log_config())
+    def prepare() -> Main:
+        from stripe_sync.service.processes import ApiOptions, api_process
 
-    async def main(stop: asyncio.Event) -> None:
-        await api_process(pipeline_store, temporal, options, stop, task_queue)
+        if not api_token:
+            raise ConfigError("--api-token (or STRIPE_SYNC_API_TOKEN) is required")
+        pipeline_store = _postgres_store(store)
+        temporal = _temporal(
+            temporal_address, namespace, tls, tls_ca, tls_cert, tls_key, temporal_api_key
+        )
+        options = ApiOptions(host, port, api_token, log_config())
 
-    _finish(main)
+        async def main(stop: asyncio.Event) -> None:
+            await api_process(pipeline_store, temporal, options, stop, task_queue)
+
+        return main
+
+    _finish(prepare)
 
 
 @service_app.command("worker")
@@ -209,22 +228,21 @@ def worker_command(
     live_time_limit: LiveLimit = 60.0,
 ) -> None:
     """Run pipeline workflows and their activities (any number of workers may share a queue)."""
-    import logging
 
-    from stripe_sync.service.processes import worker_process
-    from stripe_sync.service.store import open_store
+    def prepare() -> Main:
+        from stripe_sync.service.processes import worker_process
 
-    if not store:
-        raise ConfigError("--store (or STRIPE_SYNC_STORE_URL) is required")
-    pipeline_store = open_store(store, allow_sqlite=False)
-    temporal = _temporal(
-        temporal_address, namespace, tls, tls_ca, tls_cert, tls_key, temporal_api_key
-    )
-    settings = _activity_settings(backfill_time_limit, live_time_limit)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Stripe request is noise
+        pipeline_store = _postgres_store(store)
+        temporal = _temporal(
+            temporal_address, namespace, tls, tls_ca, tls_cert, tls_key, temporal_api_key
+        )
+        settings = _activity_settings(backfill_time_limit, live_time_limit)
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is noise
 
-    async def main(stop: asyncio.Event) -> None:
-        await worker_process(pipeline_store, temporal, settings, stop, task_queue)
+        async def main(stop: asyncio.Event) -> None:
+            await worker_process(pipeline_store, temporal, settings, stop, task_queue)
 
-    _finish(main)
+        return main
+
+    _finish(prepare)

@@ -1,0 +1,85 @@
+"""`stripe-sync service dev`: one command starts Temporal, the store, the API and a worker; its
+state survives a restart; Ctrl-C stops everything with exit 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+from tests.support.temporal import ServiceClient, ServiceProcess
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _dev(tmp_path, temporal_port: int, *extra: str) -> ServiceProcess:
+    args = ["dev", "--port", "0", "--data-dir", str(tmp_path / "data")]
+    args += ["--temporal-port", str(temporal_port), "--live-time-limit", "2", *extra]
+    return ServiceProcess(
+        args, tmp_path / f"dev{len(list(tmp_path.glob('dev*.log')))}.log", "listening http://"
+    )
+
+
+def _stop_with_ctrl_c(process: ServiceProcess) -> int:
+    process.process.send_signal(signal.SIGINT)
+    try:
+        return process.process.wait(timeout=45)
+    finally:
+        process.stop()
+
+
+def test_service_dev_runs_everything_and_keeps_its_state(tmp_path):
+    temporal_port = _free_port()
+    first = _dev(tmp_path, temporal_port)
+    token = first.line_with("api token: ").split()[-1]
+    assert len(token) >= 24
+    client = ServiceClient(first.line_with("listening").split()[1], token)
+    spec = {
+        "name": "dev",
+        "source": {"type": "test", "config": {"streams": {"customers": {"records": 20}}}},
+        "destination": {"type": "sqlite", "config": {"url": f"sqlite:///{tmp_path / 'd.db'}"}},
+    }
+    created = client.post("/pipelines", json=spec)
+    assert created.status_code == 201, created.text
+    pipeline_id = created.json()["id"]
+    client.wait_status(pipeline_id, "live")
+    client.close()
+    assert _stop_with_ctrl_c(first) == 0
+    with socket.socket() as sock:  # the dev server stopped with it
+        assert sock.connect_ex(("127.0.0.1", temporal_port)) != 0
+
+    second = _dev(tmp_path, temporal_port, "--api-token", token)
+    assert "api token:" not in second.logs()
+    client = ServiceClient(second.line_with("listening").split()[1], token)
+    assert [p["id"] for p in client.get("/pipelines").json()["pipelines"]] == [pipeline_id]
+    client.wait_status(pipeline_id, "live")
+    runs = client.get(f"/pipelines/{pipeline_id}/runs").json()["runs"]
+    assert [run["mode"] for run in runs].count("backfill") == 1  # not backfilled again
+    client.close()
+    assert _stop_with_ctrl_c(second) == 0
+
+
+def test_service_api_refuses_bad_input_with_exit_2(tmp_path):
+    for args, message in (
+        (["api", "--store", "postgresql://x/y"], "--api-token"),
+        (["api", "--api-token", "t", "--store", "sqlite:///x.db"], "`stripe-sync service dev` only"),
+        (["worker", "--store", "mysql://x"], "unsupported store URL scheme"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "stripe_sync.cli.main", "service", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "STRIPE_SYNC_API_TOKEN": "", "STRIPE_SYNC_STORE_URL": ""},
+        )
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr
