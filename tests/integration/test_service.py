@@ -9,6 +9,7 @@ for the secrets the pipelines were given.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -240,6 +241,25 @@ def test_invalid_key_parks_the_pipeline_until_patched_and_resumed(service: Servi
     service.client.wait_status(pipeline_id, "live")
     service.verify({**spec, **service.spec("badkey")}, STREAMS)
     assert service.unauthorized_count() - before <= 3
+
+
+def test_an_unreachable_destination_is_retried_until_it_answers(service: Service):
+    spec = service.spec("unreachable")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    good_url = spec["destination"]["config"]["url"]
+    spec["destination"]["config"]["url"] = f"postgresql://postgres@127.0.0.1:{closed_port}/x"
+    pipeline_id = service.create(spec)["id"]
+    retrying = service.client.wait_for(
+        pipeline_id, lambda p: p["last_error"] is not None, timeout=30, what="an error"
+    )
+    assert retrying["last_error"]["failure_type"] == "transient_error"
+    assert retrying["status"] == "setup"  # not parked: Temporal retries the call
+    patch = {"destination": {"config": {"url": good_url}}}
+    assert service.client.request("PATCH", f"/pipelines/{pipeline_id}", json=patch).is_success
+    service.client.wait_status(pipeline_id, "live", timeout=60)  # no resume needed
+    service.verify(service.spec("unreachable"), STREAMS)
 
 
 def test_a_stream_refused_403_fails_alone_and_is_retried_later(service: Service):

@@ -169,7 +169,13 @@ class PipelineActivities:
             await connector_calls.setup(pipeline, "source")
             await connector_calls.setup(pipeline, "destination")
         except SyncError as exc:
-            return _failed(exc.failure_type, str(exc))
+            error = {"failure_type": exc.failure_type, "message": str(exc)}
+            document = {"mode": "setup", "catalog": [], "progress": None, "end": None}
+            await self.store.save_progress(request.pipeline_id, {**document, "error": error})
+            outcome = _failed(exc.failure_type, str(exc))
+            if not outcome.permanent_error:
+                raise ApplicationError(f"setup: {exc.failure_type}: {exc}") from None
+            return outcome
         return SyncOutcome("complete", has_more=False)
 
     @activity.defn(name=BACKFILL)

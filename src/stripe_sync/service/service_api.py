@@ -91,6 +91,9 @@ class PipelineView(BaseModel):
     progress: dict[str, Any] | None = Field(
         default=None, description="the latest progress payload (protocol.md, ProgressPayload)"
     )
+    last_error: dict[str, Any] | None = Field(
+        default=None, description="the global error of the latest call (retried when transient)"
+    )
 
 
 class PipelineList(BaseModel):
@@ -187,6 +190,7 @@ class Service:
             created_at=pipeline.created_at,
             updated_at=pipeline.updated_at,
             progress=(document or {}).get("progress"),
+            last_error=(document or {}).get("error"),
         )
 
     async def command(
