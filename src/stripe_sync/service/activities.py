@@ -170,7 +170,12 @@ class PipelineActivities:
             await connector_calls.setup(pipeline, "destination")
         except SyncError as exc:
             error = {"failure_type": exc.failure_type, "message": str(exc)}
-            document = {"mode": "setup", "catalog": [], "progress": None, "end": None}
+            document: dict[str, Any] = {
+                "mode": "setup",
+                "catalog": [],
+                "progress": None,
+                "end": None,
+            }
             await self.store.save_progress(request.pipeline_id, {**document, "error": error})
             outcome = _failed(exc.failure_type, str(exc))
             if not outcome.permanent_error:
