@@ -1,8 +1,14 @@
-"""`stripe-sync sync`: Stripe → a database, state kept in the destination's `_sync_state`."""
+"""`stripe-sync sync`: Stripe → a database, state kept in the destination's `_sync_state`.
+
+With ``--live`` the command keeps going after the backfill: one live call after another (each
+continues from the state the previous one saved), until Ctrl-C or ``--time-limit``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import typer
@@ -14,6 +20,7 @@ from stripe_sync.cli.pipeline_commands import EngineTokenOption, EngineUrlOption
 from stripe_sync.cli.running import run_command
 from stripe_sync.destinations.config import destination_for_url
 from stripe_sync.engine.pipeline import parse_pipeline
+from stripe_sync.protocol.connector import Message
 
 ApiKey = Annotated[
     str | None,
@@ -28,6 +35,12 @@ To = Annotated[
 ]
 Schema = Annotated[str | None, typer.Option("--schema", help="Postgres schema (default stripe)")]
 PipelineName = Annotated[str, typer.Option("--pipeline-name")]
+PollInterval = Annotated[
+    float | None,
+    typer.Option("--poll-interval", min=0.1, help="seconds between event polls (default 10)"),
+]
+LIVE_CALL_PAUSE_S = 1.0
+"""Pause before the next live call when one ended on its own (e.g. to re-backfill after a reset)."""
 
 
 def stripe_pipeline(
@@ -41,6 +54,7 @@ def stripe_pipeline(
     account: str | None = None,
     backfill_limit: int | None = None,
     max_rps: float | None = None,
+    poll_interval: float | None = None,
 ) -> dict[str, Any]:
     """The pipeline the `sync`-style commands run (validated later by the engine)."""
     if not api_key:
@@ -52,6 +66,8 @@ def stripe_pipeline(
         source["account"] = account
     if max_rps is not None:
         source["max_requests_per_second"] = max_rps
+    if poll_interval is not None:
+        source["poll_interval"] = poll_interval
     pipeline: dict[str, Any] = {
         "name": pipeline_name,
         "source": {"type": "stripe", "config": source},
@@ -62,6 +78,34 @@ def stripe_pipeline(
     if backfill_limit is not None:
         pipeline["backfill_limit"] = backfill_limit
     return pipeline
+
+
+async def live_calls(
+    call: Callable[[float | None], AsyncIterator[Message]],
+    *,
+    time_limit: float | None,
+    abort: asyncio.Event,
+) -> AsyncIterator[Message]:
+    """Messages of ``call(time_limit_of_the_call)`` made again and again, for live mode.
+
+    A call runs the backfill that is due, then applies changes until its time limit (the rest of
+    ``time_limit``; none: until Ctrl-C). The next call follows when one ends on its own (after a
+    reset, to re-backfill); an error, Ctrl-C, a state limit or the end of ``time_limit`` stops.
+    """
+    deadline = None if time_limit is None else time.monotonic() + time_limit
+    while True:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        end: dict[str, Any] | None = None
+        async for message in call(remaining):
+            if message["type"] == "end":
+                end = message["end"]
+            yield message
+        if end is None or end["reason"] in ("error", "aborted", "state_limit") or abort.is_set():
+            return
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        if end["reason"] != "complete":  # a live call that ended by itself
+            await asyncio.sleep(LIVE_CALL_PAUSE_S)
 
 
 def sync_command(
@@ -80,6 +124,10 @@ def sync_command(
     plain: Annotated[bool, typer.Option("--plain")] = False,
     ndjson: Annotated[bool, typer.Option("--ndjson")] = False,
     fresh: Annotated[bool, typer.Option("--fresh")] = False,
+    live: Annotated[
+        bool, typer.Option("--live", help="keep applying changes after the backfill (Ctrl-C stops)")
+    ] = False,
+    poll_interval: PollInterval = None,
     engine_url: EngineUrlOption = None,
     engine_token: EngineTokenOption = None,
 ) -> None:
@@ -95,21 +143,33 @@ def sync_command(
             account=account,
             backfill_limit=backfill_limit,
             max_rps=max_rps,
+            poll_interval=poll_interval,
         )
     )
     mode = OutputMode(progress=progress, plain=plain, ndjson=ndjson)
 
     async def main(abort: asyncio.Event) -> int:
-        messages = sync_messages(
-            pipeline,
-            state=None,
-            engine_url=engine_url,
-            engine_token=engine_token,
-            fresh=fresh,
-            time_limit=time_limit,
-            state_limit=state_limit,
-            abort=abort,
-        )
+        first_call = True
+
+        def call(limit: float | None) -> AsyncIterator[Message]:
+            nonlocal first_call
+            fresh_now, first_call = fresh and first_call, False
+            return sync_messages(
+                pipeline,
+                state=None,
+                engine_url=engine_url,
+                engine_token=engine_token,
+                fresh=fresh_now,
+                live=live,
+                time_limit=limit,
+                state_limit=state_limit,
+                abort=abort,
+            )
+
+        if live:
+            messages = live_calls(call, time_limit=time_limit, abort=abort)
+        else:
+            messages = call(time_limit)
         end = await render_sync(messages, mode)
         return exit_code_for_end(end) if end else exit_codes.INTERNAL_ERROR
 

@@ -45,6 +45,8 @@ def _header(view: RunView) -> Text:
     )
     if view.eta_seconds is not None:
         text.append(f"  eta {format_duration(view.eta_seconds)}")
+    if view.live is not None:
+        text.append("\n" + view.live.line(), style="magenta")
     return text
 
 
@@ -83,7 +85,8 @@ def _table(view: RunView) -> Table:
 def render(state: DisplayState, height: int) -> RenderableType:
     """The whole live view of ``state`` for a terminal ``height`` lines tall."""
     summary = summary_lines(build_view(state)) if state.finished else []
-    reserved = HEADER_LINES + len(state.notes) + len(summary)
+    live_line = 1 if (state.progress or {}).get("live") else 0
+    reserved = HEADER_LINES + live_line + len(state.notes) + len(summary)
     view = build_view(state, max_rows=max(3, height - reserved))
     parts: list[RenderableType] = [_header(view), _table(view)]
     if view.collapsed:

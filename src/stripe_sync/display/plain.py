@@ -44,6 +44,8 @@ class PlainDisplay:
                 f"progress: {view.record_count:,} records, {view.request_count:,} requests, "
                 f"{view.window_records_per_second:,.0f} rec/s, elapsed {format_duration(view.elapsed_s)}"
             )
+            if view.live is not None:
+                self._print(view.live.line())
         if state.finished and not previous.finished:
             for line in summary_lines(build_view(state)):
                 self._print(line)

@@ -34,9 +34,9 @@ class DisplayState:
 def reduce(state: DisplayState, message: dict[str, Any]) -> DisplayState:
     """The state after ``message``; messages a display does not use leave it unchanged."""
     kind = message.get("type")
-    if kind == "catalog":
+    if kind == "catalog":  # a call begins (live mode runs one call after another)
         names = tuple(stream["name"] for stream in message["catalog"].get("streams", []))
-        return replace(state, streams=names)
+        return replace(state, streams=names, end=None)
     if kind == "progress":
         return replace(state, progress=message["progress"])
     if kind == "end":

@@ -30,6 +30,39 @@ class StreamRow:
 
 
 @dataclass(frozen=True)
+class LiveLane:
+    """What live mode shows: how fast changes arrive and how far behind Stripe the copy is."""
+
+    events_per_second: float
+    event_count: int
+    lag_seconds: float | None
+    last_event_at: str | None
+    webhooks_rejected: int
+
+    @classmethod
+    def from_progress(cls, live: dict[str, Any] | None) -> LiveLane | None:
+        if not live:
+            return None
+        return cls(
+            events_per_second=float(live.get("events_per_second") or 0.0),
+            event_count=int(live.get("event_count") or 0),
+            lag_seconds=live.get("lag_seconds"),
+            last_event_at=live.get("cursor"),
+            webhooks_rejected=int(live.get("webhooks_rejected") or 0),
+        )
+
+    def line(self) -> str:
+        lag = "-" if self.lag_seconds is None else f"{self.lag_seconds:.1f}s"
+        text = (
+            f"live: {self.events_per_second:,.2f} events/s ({self.event_count:,} applied)  "
+            f"lag {lag}  last event {self.last_event_at or '-'}"
+        )
+        if self.webhooks_rejected:
+            text += f"  webhooks rejected {self.webhooks_rejected:,}"
+        return text
+
+
+@dataclass(frozen=True)
 class RunView:
     pipeline: str
     sync_run_id: str
@@ -48,6 +81,7 @@ class RunView:
     eta_seconds: float | None = None
     outcome: str | None = None
     has_more: bool | None = None
+    live: LiveLane | None = None
 
 
 def _row(name: str, entry: dict[str, Any], elapsed_s: float) -> StreamRow:
@@ -106,6 +140,7 @@ def build_view(state: DisplayState, max_rows: int | None = None) -> RunView:
         eta_seconds=progress.get("eta_seconds"),
         outcome=end.get("reason"),
         has_more=end.get("has_more"),
+        live=LiveLane.from_progress(progress.get("live")),
     )
 
 

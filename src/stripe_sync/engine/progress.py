@@ -123,6 +123,10 @@ class ProgressTracker:
                 self.live["lag_seconds"] = float(stats["live_lag_s"])
             if stats.get("last_event_at") is not None:
                 self.live["cursor"] = stats["last_event_at"]
+        if stats.get("webhooks_rejected"):
+            self.live = self.live or {}
+            rejected = int(stats["webhooks_rejected"]) + self.live.get("webhooks_rejected", 0)
+            self.live["webhooks_rejected"] = rejected
 
     def write_stats(self, stats: dict[str, Any]) -> None:
         for totals in (self.run, self.request):
@@ -145,6 +149,9 @@ class ProgressTracker:
             entry["completed_ranges"] = merge_ranges([*entry["completed_ranges"], payload["range"]])
         elif status == "reset":
             entry["completed_ranges"] = []
+            entry["status"] = "pending"  # until its re-backfill starts
+            if payload.get("reason"):
+                entry["reason"] = payload["reason"]
             entry["status"] = "pending"  # until its re-backfill starts
             if payload.get("reason"):
                 entry["reason"] = payload["reason"]
