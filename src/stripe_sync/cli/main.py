@@ -16,6 +16,7 @@ from stripe_sync.cli.status_command import status_command
 from stripe_sync.cli.streams import streams_command
 from stripe_sync.cli.sync_command import sync_command
 from stripe_sync.cli.verify_command import verify_command
+from stripe_sync.cli.webhooks_command import webhooks_app
 from stripe_sync.protocol.errors import ConfigError
 
 app = typer.Typer(
@@ -41,6 +42,7 @@ app.command("serve-engine")(serve_engine_command)
 app.add_typer(service_app, name="service")
 app.command("status")(status_command)
 app.command("verify")(verify_command)
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def main() -> None:
