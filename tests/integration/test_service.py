@@ -60,6 +60,7 @@ class Service:
                     "api_key": key,
                     "base_url": self.fake.url,
                     "max_requests_per_second": 0,
+                    "poll_interval": 1,
                     "webhook_secrets": [WEBHOOK_SECRET],
                 },
             },
@@ -81,6 +82,27 @@ class Service:
         with psycopg.connect(self.destination_url) as conn:
             rows = conn.execute(f'SELECT id FROM "{schema}"."{stream}"').fetchall()
         return {row[0] for row in rows}
+
+    def name_of(self, schema: str, stream: str, object_id: str) -> str | None:
+        with psycopg.connect(self.destination_url) as conn:
+            row = conn.execute(
+                f'SELECT name FROM "{schema}"."{stream}" WHERE id = %s', (object_id,)
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def stripe(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A request to the fake Stripe API with the pipelines' key."""
+        headers = {"Authorization": f"Bearer {KEY}"}
+        response = httpx.request(method, f"{self.fake.url}{path}", headers=headers, **kwargs)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def wait_for_name(self, schema: str, stream: str, object_id: str, name: str) -> None:
+        deadline = time.monotonic() + 30
+        while self.name_of(schema, stream, object_id) != name:
+            assert time.monotonic() < deadline, f"{stream} {object_id} never became {name!r}"
+            time.sleep(0.25)
 
     def tables(self, schema: str) -> set[str]:
         with psycopg.connect(self.destination_url) as conn:
@@ -155,19 +177,15 @@ def test_create_backfill_sync_pause_resume_delete(service: Service):
     }
     service.verify(spec, STREAMS)
 
-    # a change made after the backfill: a new run started over the API picks it up
-    made = httpx.post(
-        f"{service.fake.url}/v1/customers",
-        data={"name": "Made After Backfill"},
-        headers={"Authorization": f"Bearer {KEY}"},
-    )
-    assert made.status_code == 200, made.text
-    new_id = made.json()["id"]
+    # live: a change made in Stripe reaches the destination through the events
+    customer = service.stripe("GET", "/v1/customers?limit=1")["data"][0]["id"]
+    service.stripe("POST", f"/v1/customers/{customer}", data={"name": "Changed Live"})
+    service.wait_for_name("lifecycle", "customers", customer, "Changed Live")
+
+    # a new run asked for over the API
+    made = service.stripe("POST", "/v1/customers", data={"name": "Made After Backfill"})
     assert service.client.post(f"/pipelines/{pipeline_id}/sync").status_code == 202
-    deadline = time.monotonic() + 60
-    while new_id not in service.ids_in("lifecycle", "customers"):
-        assert time.monotonic() < deadline, "the new customer did not arrive"
-        time.sleep(0.25)
+    service.wait_for_name("lifecycle", "customers", made["id"], "Made After Backfill")
     runs = service.client.get(f"/pipelines/{pipeline_id}/runs").json()["runs"]
     backfills = [run for run in runs if run["mode"] == "backfill" and run.get("reason")]
     assert len({run["sync_run_id"] for run in backfills}) == 2  # the backfill, then a new run
@@ -277,7 +295,14 @@ def test_a_stream_refused_403_fails_alone_and_is_retried_later(service: Service)
 def test_webhooks_are_signed_and_applied_once(service: Service):
     pipeline_id = service.create(service.spec("webhooks", streams=["products"]))["id"]
     service.client.wait_status(pipeline_id, "live")
-    event = {"id": "evt_service_1", "type": "product.updated", "data": {"object": {"id": "x"}}}
+    product = service.stripe("GET", "/v1/products?limit=1")["data"][0]
+    event = {
+        "id": "evt_service_1",
+        "object": "event",
+        "type": "product.updated",
+        "created": int(time.time()),
+        "data": {"object": {**product, "name": "Renamed By Webhook"}},
+    }
     payload = orjson.dumps(event)
     url = f"/webhooks/{pipeline_id}"
     plain = httpx.Client(base_url=str(service.client.http.base_url))  # no bearer token
@@ -303,6 +328,7 @@ def test_webhooks_are_signed_and_applied_once(service: Service):
         time.sleep(0.25)
     time.sleep(4)  # the next live calls carry nothing more
     assert delivered() == 1
+    service.wait_for_name("webhooks", "products", product["id"], "Renamed By Webhook")
 
     signals = [
         e.workflow_execution_signaled_event_attributes.signal_name
