@@ -10,14 +10,23 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
-from tests.support.live import SqliteRows, database_pipeline, saved_state, sdk, verify_all
+from tests.support.live import (
+    SqliteRows,
+    database_pipeline,
+    save_state,
+    saved_state,
+    sdk,
+    sync_with_store,
+    verify_all,
+)
 from tests.support.stripe import fake_stripe
 
+from stripe_sync.cli.sync_command import live_calls
 from stripe_sync.engine.pipeline import parse_pipeline
 from stripe_sync.engine.registry import destination_state_store
 from stripe_sync.engine.sync import sync
@@ -210,3 +219,52 @@ async def test_kill_9_during_backfill_and_during_live_mode_resumes_both(tmp_path
 
 def _ndjson(path: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+async def test_live_mode_past_the_events_window_re_backfills_and_resumes(tmp_path):
+    target = SqliteRows(tmp_path / "cliff.db")
+    with fake_stripe({"customers": 400, "tax_codes": 3}) as fake:
+        streams = ["customers", "tax_codes"]
+        pipeline = database_pipeline(fake, target, streams, poll_interval=POLL_S)
+        await sync_with_store(pipeline)
+        state = await saved_state(pipeline)
+        old_run = state["engine"]["sync_run_id"]
+        state["source"]["global"]["events"]["cursor_created"] = int(time.time()) - 40 * 86_400
+        await save_state(pipeline, state)
+        with sqlite3.connect(target.path) as connection:  # lost behind the sync's back
+            connection.execute("DELETE FROM customers WHERE rowid % 3 = 0")
+
+        store = destination_state_store(parse_pipeline(pipeline))
+        abort = asyncio.Event()
+        messages: list[dict[str, Any]] = []
+
+        def call(limit: float | None) -> AsyncIterator[dict[str, Any]]:
+            return sync(pipeline, live=True, state_store=store, time_limit=limit, abort=abort)
+
+        async def run() -> None:
+            async for message in live_calls(call, time_limit=60, abort=abort):
+                messages.append(message)
+
+        syncing = asyncio.create_task(run())
+        await wait_until(lambda: len(target.live_ids("customers")) == 400, within=30)
+        await wait_until(lambda: _saved(target.path)["engine"]["mode"] == "live", within=30)
+        customer = fake.data.streams["customers"].object_id(9)
+        await asyncio.to_thread(sdk(fake).v1.customers.update, customer, {"name": "after"})
+        await wait_until(lambda: target.rows("customers")[customer]["name"] == "after", 15)
+        abort.set()
+        await syncing
+        await store.close()  # type: ignore[union-attr]
+        assert await verify_all(pipeline, streams) == []
+
+    ends = [m["end"] for m in messages if m["type"] == "end"]
+    assert [end["reason"] for end in ends] == ["time_limit", "aborted"]
+    assert ends[0]["has_more"] is True  # the reset started a new run that re-backfills
+    reset = ends[0]["run_progress"]["streams"]["customers"]
+    assert reset["status"] == "pending" and "40.0 days old" in reset["reason"]
+    assert ends[1]["ending_state"]["engine"]["sync_run_id"] != old_run
+    logs = [m["log"]["message"] for m in messages if m["type"] == "log"]
+    assert any("40.0 days old" in line and "a new run re-backfills it" in line for line in logs)
+    assert any(line.startswith("stream reset: customers: ") for line in logs)
+    assert not any(line.startswith("stream reset: tax_codes") for line in logs)
+    second_call = ends[1]["request_progress"]["streams"]
+    assert second_call["customers"]["record_count"] >= 400
