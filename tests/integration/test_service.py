@@ -397,6 +397,24 @@ async def restart_with_history_limit(address: str, pipeline_id: str, limit: int)
     )
 
 
+def test_a_workflow_started_again_respects_a_pause(service: Service):
+    pipeline_id = service.create(service.spec("restarted", streams=["products"]))["id"]
+    service.client.wait_status(pipeline_id, "live")
+    assert service.client.post(f"/pipelines/{pipeline_id}/pause").status_code == 202
+    service.client.wait_status(pipeline_id, "paused")
+    asyncio.run(terminate(service.temporal_address, pipeline_id))
+    assert service.client.post(f"/pipelines/{pipeline_id}/sync").status_code == 202  # starts one
+    time.sleep(2)
+    assert service.client.pipeline(pipeline_id)["status"] == "paused"
+    assert service.client.post(f"/pipelines/{pipeline_id}/resume").status_code == 202
+    service.client.wait_status(pipeline_id, "live")
+
+
+async def terminate(address: str, pipeline_id: str) -> None:
+    client = await Client.connect(address)
+    await client.get_workflow_handle(workflow_id(pipeline_id)).terminate("test: lost workflow")
+
+
 def test_no_secret_in_answers_logs_or_workflow_histories(service: Service):
     listed = service.client.get("/pipelines")
     assert listed.status_code == 200

@@ -42,6 +42,7 @@ from stripe_sync.service.store import (
 )
 from stripe_sync.service.workflow_types import (
     TASK_QUEUE,
+    Carry,
     PipelineStatus,
     PipelineWorkflowInput,
     workflow_id,
@@ -147,12 +148,14 @@ class Service:
         assert self.client is not None, "the service API is not started"
         return self.client
 
-    async def start(self, pipeline_id: str, signal: str | None = None, *args: Any) -> None:
-        """Start the pipeline's workflow, or signal it when it runs (signal-with-start)."""
+    async def start(self, pipeline: StoredPipeline, signal: str | None = None, *args: Any) -> None:
+        """Signal the pipeline's workflow, starting it first when it is not running (a new one
+        starts paused when the pipeline is)."""
+        carry = Carry(paused=pipeline.desired_status == "paused")
         await self.temporal.start_workflow(
             PipelineWorkflow.run,
-            PipelineWorkflowInput(pipeline_id),
-            id=workflow_id(pipeline_id),
+            PipelineWorkflowInput(pipeline.id, carry),
+            id=workflow_id(pipeline.id),
             task_queue=self.task_queue,
             start_signal=signal,
             start_signal_args=list(args),
@@ -202,7 +205,7 @@ class Service:
             stored = await self.store.update(
                 pipeline_id, expected_version=version, desired_status=desired
             )
-        await self.start(pipeline_id, signal)
+        await self.start(stored, signal)
         return stored
 
 
@@ -280,7 +283,7 @@ def create_service_app(
     async def create_pipeline(body: Pipeline, response: Response) -> PipelineView:
         spec = await validate_spec(body.model_dump(exclude_none=True))
         stored = await store.create(spec)
-        await service.start(stored.id)
+        await service.start(stored)
         response.headers["ETag"] = etag(stored)
         response.headers["Location"] = f"/pipelines/{stored.id}"
         return await service.view(stored)
@@ -368,7 +371,7 @@ def create_service_app(
             event = None
         if not isinstance(event, dict) or "type" not in event:
             return error_response(400, "config_error", "webhook refused: not a Stripe event")
-        await service.start(pipeline_id, "webhook_event", event)
+        await service.start(stored, "webhook_event", event)
         return JSONResponse({"received": True})
 
     app.include_router(api)
