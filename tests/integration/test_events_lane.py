@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from tests.support.destinations import Target
 from tests.support.engine import of_type
 from tests.support.live import (
     SqliteRows,
@@ -16,6 +17,7 @@ from tests.support.live import (
     save_state,
     saved_state,
     sdk,
+    stored,
     sync_with_store,
     verify_all,
 )
@@ -109,8 +111,7 @@ async def test_changes_made_while_a_backfill_runs_are_all_there_after_it(tmp_pat
         assert await verify_all(pipeline, STREAMS) == []
 
 
-async def test_an_incremental_run_applies_the_changes_since_the_previous_one(tmp_path):
-    target = SqliteRows(tmp_path / "incremental.db")
+async def test_an_incremental_run_applies_the_changes_since_the_previous_one(target: Target):
     with fake_stripe({"customers": 200, "subscriptions": 30}) as fake:
         streams = ["customers", "subscriptions"]
         pipeline = database_pipeline(fake, target, streams, poll_interval=0.2)
@@ -124,10 +125,11 @@ async def test_an_incremental_run_applies_the_changes_since_the_previous_one(tmp
         client.v1.subscriptions.cancel(canceled)
         _, second = await sync_with_store(pipeline)
         assert second["reason"] == "complete"
-        rows = target.rows("customers")
+        rows = stored(target, "customers")
         assert rows[customers.object_id(150)]["email"] == "moved@example.com"
         assert rows[customers.object_id(151)]["_deleted"]
-        assert target.rows("subscriptions")[canceled]["status"] == "canceled"
+        subscription = stored(target, "subscriptions")[canceled]
+        assert subscription["status"] == "canceled" and not subscription["_deleted"]
         event_records = second["request_progress"]["live"]["event_count"]
         assert event_records == 3
         cursor = (await saved_state(pipeline))["source"]["global"]["events"]

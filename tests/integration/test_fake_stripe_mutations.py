@@ -4,6 +4,8 @@ record, ``/v1/events`` filters and its 30-day window, and signed webhook posts."
 from __future__ import annotations
 
 import http.server
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -183,3 +185,14 @@ def test_each_event_is_posted_signed_to_the_webhook_url():
         events.append(orjson.loads(body))
     assert [event["type"] for event in events] == ["customer.created", "customer.deleted"]
     assert events[0]["pending_webhooks"] == 1
+
+
+def test_the_command_wants_a_secret_with_a_webhook_url():
+    done = subprocess.run(
+        [sys.executable, "-m", "stripe_sync.cli.main", "fake-stripe", "--webhook-url", "http://x/"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == "stripe-sync: --webhook-url needs --webhook-secret"

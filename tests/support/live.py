@@ -10,11 +10,13 @@ from typing import Any
 import orjson
 import stripe
 
+from stripe_sync.destinations.config import destination_for_url
 from stripe_sync.engine.pipeline import parse_pipeline
 from stripe_sync.engine.registry import destination_state_store
 from stripe_sync.fake_stripe.server import FakeStripe
 from stripe_sync.protocol.ranges import parse_time
 from stripe_sync.reconcile.verify import verify
+from tests.support.destinations import Target
 from tests.support.engine import run_sync
 from tests.support.stripe import stripe_pipeline
 
@@ -42,10 +44,22 @@ class SqliteRows:
 
 
 def database_pipeline(
-    fake: FakeStripe, target: SqliteRows, streams: list[str], **source: Any
+    fake: FakeStripe, target: SqliteRows | Target, streams: list[str], **source: Any
 ) -> dict[str, Any]:
-    destination = {"type": "sqlite", "config": {"url": target.url}}
+    destination = destination_for_url(target.url)
     return stripe_pipeline(fake.url, streams, name="live", destination=destination, **source)
+
+
+def stored(target: Target, stream: str) -> dict[str, dict[str, Any]]:
+    """id → the stored object plus ``_deleted``, in a SQLite or Postgres destination."""
+    rows = target.query(f"SELECT id, _raw_data, _deleted FROM {target.table(stream)}")
+    return {
+        row[0]: {
+            **(orjson.loads(row[1]) if isinstance(row[1], str) else row[1]),
+            "_deleted": bool(row[2]),
+        }
+        for row in rows
+    }
 
 
 async def sync_with_store(

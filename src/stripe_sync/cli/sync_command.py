@@ -35,6 +35,13 @@ To = Annotated[
 ]
 Schema = Annotated[str | None, typer.Option("--schema", help="Postgres schema (default stripe)")]
 PipelineName = Annotated[str, typer.Option("--pipeline-name")]
+Streams = Annotated[str | None, typer.Option("--streams", help="a,b,c")]
+Account = Annotated[str | None, typer.Option("--account", help="acct_…")]
+TimeLimit = Annotated[float | None, typer.Option("--time-limit", min=0)]
+MaxRps = Annotated[float | None, typer.Option("--max-rps", min=0)]
+Progress = Annotated[bool, typer.Option("--progress/--no-progress")]
+Plain = Annotated[bool, typer.Option("--plain")]
+Ndjson = Annotated[bool, typer.Option("--ndjson")]
 PollInterval = Annotated[
     float | None,
     typer.Option("--poll-interval", min=0.1, help="seconds between event polls (default 10)"),
@@ -114,15 +121,15 @@ def sync_command(
     to: To = "sqlite:///stripe.db",
     schema: Schema = None,
     pipeline_name: PipelineName = "default",
-    streams: Annotated[str | None, typer.Option("--streams", help="a,b,c")] = None,
-    account: Annotated[str | None, typer.Option("--account", help="acct_…")] = None,
+    streams: Streams = None,
+    account: Account = None,
     backfill_limit: Annotated[int | None, typer.Option("--backfill-limit", min=1)] = None,
-    time_limit: Annotated[float | None, typer.Option("--time-limit", min=0)] = None,
+    time_limit: TimeLimit = None,
     state_limit: Annotated[int | None, typer.Option("--state-limit", min=1)] = None,
-    max_rps: Annotated[float | None, typer.Option("--max-rps", min=0)] = None,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
-    plain: Annotated[bool, typer.Option("--plain")] = False,
-    ndjson: Annotated[bool, typer.Option("--ndjson")] = False,
+    max_rps: MaxRps = None,
+    progress: Progress = True,
+    plain: Plain = False,
+    ndjson: Ndjson = False,
     fresh: Annotated[bool, typer.Option("--fresh")] = False,
     live: Annotated[
         bool, typer.Option("--live", help="keep applying changes after the backfill (Ctrl-C stops)")

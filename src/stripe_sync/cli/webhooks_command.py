@@ -25,10 +25,17 @@ from stripe_sync.cli.output import OutputMode, render_sync
 from stripe_sync.cli.pipeline_commands import sync_messages
 from stripe_sync.cli.running import run_command
 from stripe_sync.cli.sync_command import (
+    Account,
     ApiKey,
     BaseUrl,
+    MaxRps,
+    Ndjson,
     PipelineName,
+    Plain,
+    Progress,
     Schema,
+    Streams,
+    TimeLimit,
     To,
     live_calls,
     stripe_pipeline,
@@ -79,16 +86,16 @@ def serve_command(
     to: To = "sqlite:///stripe.db",
     schema: Schema = None,
     pipeline_name: PipelineName = "default",
-    streams: Annotated[str | None, typer.Option("--streams", help="a,b,c")] = None,
-    account: Annotated[str | None, typer.Option("--account", help="acct_…")] = None,
-    max_rps: Annotated[float | None, typer.Option("--max-rps", min=0)] = None,
+    streams: Streams = None,
+    account: Account = None,
+    max_rps: MaxRps = None,
     poll_interval: Annotated[
         float, typer.Option("--poll-interval", min=0.1, help="seconds between event polls")
     ] = WEBHOOK_POLL_INTERVAL_S,
-    time_limit: Annotated[float | None, typer.Option("--time-limit", min=0)] = None,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
-    plain: Annotated[bool, typer.Option("--plain")] = False,
-    ndjson: Annotated[bool, typer.Option("--ndjson")] = False,
+    time_limit: TimeLimit = None,
+    progress: Progress = True,
+    plain: Plain = False,
+    ndjson: Ndjson = False,
 ) -> None:
     """Verify Stripe's webhook deliveries and apply their events to the database at --to."""
     if not webhook_secret:
