@@ -1,11 +1,15 @@
 """`stripe-sync service dev`: one command starts Temporal, the store, the API and a worker; its
-state survives a restart; Ctrl-C stops everything with exit 0."""
+state (the workflow's, and the sync state of a destination without a store of its own) survives a
+restart; Ctrl-C stops everything with exit 0."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 
@@ -46,7 +50,8 @@ def test_service_dev_runs_everything_and_keeps_its_state(tmp_path):
     spec = {
         "name": "dev",
         "source": {"type": "test", "config": {"streams": {"customers": {"records": 20}}}},
-        "destination": {"type": "sqlite", "config": {"url": f"sqlite:///{tmp_path / 'd.db'}"}},
+        # a destination without a `_sync_state` of its own: the state lives in the store
+        "destination": {"type": "test", "config": {"path": str(tmp_path / "rows.jsonl")}},
     }
     created = client.post("/pipelines", json=spec)
     assert created.status_code == 201, created.text
@@ -64,6 +69,12 @@ def test_service_dev_runs_everything_and_keeps_its_state(tmp_path):
     client.wait_status(pipeline_id, "live")
     runs = client.get(f"/pipelines/{pipeline_id}/runs").json()["runs"]
     assert [run["mode"] for run in runs].count("backfill") == 1  # not backfilled again
+    with contextlib.closing(sqlite3.connect(tmp_path / "data" / "pipelines.db")) as store:
+        query = "SELECT state FROM pipeline_states WHERE pipeline_id = ?"
+        (state,) = store.execute(query, (pipeline_id,)).fetchone()
+    assert json.loads(state)["engine"]["terminal_streams"] == {"customers": "complete"}
+    rows = (tmp_path / "rows.jsonl").read_text().splitlines()
+    assert len({json.loads(row)["data"]["id"] for row in rows}) == 20
     client.close()
     assert _stop_with_ctrl_c(second) == 0
 
@@ -71,7 +82,10 @@ def test_service_dev_runs_everything_and_keeps_its_state(tmp_path):
 def test_service_api_refuses_bad_input_with_exit_2(tmp_path):
     for args, message in (
         (["api", "--store", "postgresql://x/y"], "--api-token"),
-        (["api", "--api-token", "t", "--store", "sqlite:///x.db"], "`stripe-sync service dev` only"),
+        (
+            ["api", "--api-token", "t", "--store", "sqlite:///x.db"],
+            "`stripe-sync service dev` only",
+        ),
         (["worker", "--store", "mysql://x"], "unsupported store URL scheme"),
     ):
         result = subprocess.run(

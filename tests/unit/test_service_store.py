@@ -11,6 +11,7 @@ from stripe_sync.protocol.errors import ConfigError
 from stripe_sync.service.store import (
     PipelineNotFound,
     PipelineStore,
+    StoredStateStore,
     VersionConflict,
     open_store,
 )
@@ -35,7 +36,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> PipelineStore
 
 async def test_migrate_is_idempotent_and_safe_to_run_at_once(store: PipelineStore):
     versions = await asyncio.gather(*(store.migrate() for _ in range(4)))
-    assert set(versions) == {1}
+    assert set(versions) == {2}
 
 
 async def test_create_get_list_delete(store: PipelineStore):
@@ -49,11 +50,13 @@ async def test_create_get_list_delete(store: PipelineStore):
     assert [p.id for p in await store.all()] == [created.id, other.id]
     await store.save_progress(created.id, {"catalog": ["customers"]})
     await store.save_run(created.id, "run_1", {"id": "run_1", "started_at": "2026-01-01"})
+    await store.save_state(created.id, {"engine": {}})
     await store.delete(created.id)
     with pytest.raises(PipelineNotFound):
         await store.get(created.id)
     assert await store.progress(created.id) is None
     assert await store.runs(created.id) == []
+    assert await store.load_state(created.id) is None
 
 
 async def test_the_engine_pipeline_is_named_by_the_id(store: PipelineStore):
@@ -113,3 +116,12 @@ def test_store_urls():
     with pytest.raises(ConfigError, match="service dev"):
         open_store("sqlite:///x.db", allow_sqlite=False)
     assert open_store("postgres://u@h/db").dialect == "postgres"
+
+
+async def test_states_for_destinations_without_a_store(store: PipelineStore):
+    states = StoredStateStore(store)
+    assert await states.load("pl_1") is None
+    await states.save("pl_1", {"engine": {"sync_run_id": "a"}})
+    await states.save("pl_1", {"engine": {"sync_run_id": "b"}})
+    await states.save("pl_2", {"engine": {"sync_run_id": "c"}})
+    assert await states.load("pl_1") == {"engine": {"sync_run_id": "b"}}

@@ -2,8 +2,8 @@
 
 Each reads the pipeline (configs and secrets) from the pipeline store by id and calls the engine.
 Backfill and live are time-limited ``sync`` calls that keep their state in the destination's
-``_sync_state`` store, so a retry after a crash (on any worker) resumes where the last confirmed
-state left off. While a call runs, the activity heartbeats a small progress summary and saves the
+``_sync_state`` store (the pipeline store for destinations without one), so a retry after a crash
+(on any worker) resumes where the last confirmed state left off. While a call runs, the activity heartbeats a small progress summary and saves the
 latest progress to the store (the API and its SSE stream read it from there); each call is also
 recorded as a run. Cancellation (pause, delete, worker shutdown) aborts the call gracefully: the
 destination flushes, the state is saved, the call ends ``aborted``.
@@ -34,7 +34,13 @@ from stripe_sync.engine.registry import destination_state_store
 from stripe_sync.engine.state_store import StateStore
 from stripe_sync.engine.sync import sync
 from stripe_sync.protocol.errors import SyncError
-from stripe_sync.service.store import PipelineNotFound, PipelineStore, new_id, utc_now
+from stripe_sync.service.store import (
+    PipelineNotFound,
+    PipelineStore,
+    StoredStateStore,
+    new_id,
+    utc_now,
+)
 from stripe_sync.service.workflow_types import (
     BACKFILL,
     LIVE,
@@ -217,7 +223,7 @@ class PipelineActivities:
         await recorder.begin()
         started = time.monotonic()
         try:
-            state_store = destination_state_store(pipeline)
+            state_store = destination_state_store(pipeline) or StoredStateStore(self.store)
         except SyncError as exc:
             return await _finish(recorder, _failed(exc.failure_type, str(exc)))
         abort = asyncio.Event()

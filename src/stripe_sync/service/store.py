@@ -53,6 +53,12 @@ MIGRATIONS: list[list[str]] = [
             summary TEXT NOT NULL)""",
         "CREATE INDEX pipeline_runs_by_pipeline ON pipeline_runs (pipeline_id, started_at)",
     ],
+    [
+        """CREATE TABLE pipeline_states (
+            pipeline_id TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            updated_at TEXT NOT NULL)""",
+    ],
 ]
 MIGRATION_LOCK = 0x5717E_5E11  # any constant: the advisory lock Postgres migrations take
 
@@ -256,11 +262,35 @@ class PipelineStore:
 
         def work(conn: Any) -> None:
             for table, column in (
+                ("pipeline_states", "pipeline_id"),
                 ("pipeline_runs", "pipeline_id"),
                 ("pipeline_progress", "pipeline_id"),
                 ("pipelines", "id"),
             ):
                 conn.execute(self._sql(f"DELETE FROM {table} WHERE {column} = %s"), (pipeline_id,))
+
+        await self._run(work)
+
+    # -- sync states (destinations without a store of their own) --------------------------
+
+    async def load_state(self, pipeline_id: str) -> dict[str, Any] | None:
+        def work(conn: Any) -> dict[str, Any] | None:
+            rows = self._rows(
+                conn, "SELECT state FROM pipeline_states WHERE pipeline_id = %s", pipeline_id
+            )
+            return _loads(rows[0][0]) if rows else None
+
+        return await self._run(work)
+
+    async def save_state(self, pipeline_id: str, state: dict[str, Any]) -> None:
+        def work(conn: Any) -> None:
+            conn.execute(
+                self._sql(
+                    "INSERT INTO pipeline_states VALUES (%s, %s, %s) ON CONFLICT (pipeline_id) "
+                    "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+                ),
+                (pipeline_id, _dumps(state), utc_now()),
+            )
 
         await self._run(work)
 
@@ -317,6 +347,20 @@ class PipelineStore:
             return [_loads(row[0]) for row in rows]
 
         return await self._run(work)
+
+
+class StoredStateStore:
+    """The engine's ``StateStore`` over the pipeline store, for destinations without a
+    ``_sync_state`` of their own (``exec`` and ``test`` destinations)."""
+
+    def __init__(self, store: PipelineStore) -> None:
+        self.store = store
+
+    async def load(self, pipeline: str) -> dict[str, Any] | None:
+        return await self.store.load_state(pipeline)
+
+    async def save(self, pipeline: str, state: dict[str, Any]) -> None:
+        await self.store.save_state(pipeline, state)
 
 
 def open_store(url: str, *, allow_sqlite: bool = True) -> PipelineStore:
