@@ -118,7 +118,7 @@ class Changes:
         """Apply changes until cancelled (or until a reset needs a re-backfill)."""
         if not self.served:
             await self._log("warn", "live: none of the configured streams has events to follow")
-            return
+            await asyncio.get_running_loop().create_future()  # idle until the engine stops it
         cursor = self.saved
         if cursor is None:
             cursor = EventsCursor(created=int(self.clock()))
