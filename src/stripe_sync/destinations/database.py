@@ -31,24 +31,29 @@ class WriteCounts:
     def record(self, step: Step, result: Any, batch: Batch) -> None:
         """Count what one step did; ``result`` is its RETURNING rows, or its row count."""
         if step.effect == "upsert":
-            self._add_upserted(result, batch.live)
+            self._add_returned(result, batch.live)
         elif step.effect == "soft_delete":
-            self._add_deleted(sum(1 for _inserted, changed in result if changed), batch.tombstones)
+            self.add_deleted(sum(1 for _inserted, changed in result if changed), batch.tombstones)
         elif step.effect == "hard_delete":
-            self._add_deleted(result, batch.tombstones)
+            self.add_deleted(result, batch.tombstones)
 
-    def _add_upserted(self, returned: Iterable[Sequence[Any]], staged: int) -> None:
+    def _add_returned(self, returned: Iterable[Sequence[Any]], staged: int) -> None:
         inserted = updated = 0
         for was_inserted, changed in returned:
             if was_inserted:
                 inserted += 1
             elif changed:
                 updated += 1
+        self.add_upserted(inserted, updated, staged)
+
+    def add_upserted(self, inserted: int, updated: int, staged: int) -> None:
+        """``staged`` live records of which ``inserted`` made new rows, ``updated`` changed rows."""
         self.inserted += inserted
         self.updated += updated
         self.unchanged += staged - inserted - updated
 
-    def _add_deleted(self, deleted: int, staged: int) -> None:
+    def add_deleted(self, deleted: int, staged: int) -> None:
+        """``staged`` tombstones of which ``deleted`` marked, removed or inserted a deleted row."""
         self.deleted += deleted
         self.unchanged += staged - deleted
 

@@ -22,6 +22,7 @@ from stripe_sync.destinations.layout import (
 )
 from stripe_sync.destinations.writer import BatchWriter, error_message
 from stripe_sync.engine.state_store import StateStore
+from stripe_sync.protocol.batching import Batch, singletons
 from stripe_sync.protocol.connector import Config, Message
 
 
@@ -86,9 +87,15 @@ class DatabaseDestination(ABC):
         finally:
             await db.close()
 
-    async def write(
+    def write(
         self, config: Config, catalog: dict[str, Any], messages: AsyncIterator[Message]
     ) -> AsyncIterator[Message]:
+        return self.write_batches(config, catalog, singletons(messages))
+
+    async def write_batches(
+        self, config: Config, catalog: dict[str, Any], batches: AsyncIterator[Batch]
+    ) -> AsyncIterator[Message]:
+        """``write`` over batches of messages (what the engine hands an in-process destination)."""
         settings = parse_config(config)
         try:
             db = await self.connect(settings)
@@ -101,7 +108,7 @@ class DatabaseDestination(ABC):
             except DestinationError as exc:
                 yield error_message(exc)
                 return
-            async for message in BatchWriter(db, catalog, settings).run(messages):
+            async for message in BatchWriter(db, catalog, settings).run(batches):
                 yield message
         finally:
             await db.close()

@@ -1,12 +1,14 @@
 """SQL for the table layout, written once for both databases; a ``Dialect`` supplies the differences.
 
 A batch is loaded into a staging table (key columns, ``_version``, ``_deleted``, ``_data`` = the
-record's data as JSON) and applied with one set-based statement per kind of change:
+record's data as JSON, without ``_account_id``) and applied with one set-based statement per kind of
+change:
 
 - ``upsert``: live records. A stored row is replaced only by a record whose version is not older
   (ties: the incoming row wins); an identical record leaves ``_synced_at`` alone. Records older than
   a remembered hard delete are refused. ``RETURNING`` tells inserted / changed apart, so the counts
-  in ``write_stats`` are what the database did.
+  in ``write_stats`` are what the database did (a dialect without ``returning`` counts them with a
+  query after the statement instead).
 - ``soft_delete``: tombstones set ``_deleted`` (or insert a deleted row, so a late update of an
   object we never saw cannot bring it back).
 - ``hard_delete`` + ``remember_deleted``: tombstones remove the row and record ``(stream, key,
@@ -39,13 +41,14 @@ class Dialect:
     json_type: str
     timestamp_type: str
     # FROM clause over a staging table (stage, target table, condition on alias ``s``) exposing
-    # ``inc``: the staged columns plus ``_raw`` = ``_data`` without ACCOUNT_FIELD
+    # ``inc``: the staged columns plus ``_raw`` (the stored ``_raw_data``)
     staged_source: Callable[[str, str, str], str]
     extract: Callable[[Column], str]  # a typed column's value from the staged source
     json_array: str  # function building a JSON array: jsonb_build_array / json_array
     param: Callable[[str], str]  # named parameter placeholder
     inserted_flag: str  # true in RETURNING for a row the statement inserted (not updated)
     temp_table_options: str  # appended to CREATE TEMP TABLE
+    returning: bool = True  # upsert and soft delete return (inserted, changed) per written row
 
     def column_kind(self, declared: str, wanted: Kind) -> Kind | None:
         """The kind to write into an existing column of SQL type ``declared`` (None: leave it)."""
@@ -134,8 +137,8 @@ class Statements:
             f"ON CONFLICT ({_names(layout.key)}) DO UPDATE SET {updates}, "
             f"_synced_at = CASE WHEN {same} THEN cur._synced_at ELSE excluded._synced_at END "
             "WHERE cur._version < excluded._version "
-            f"OR (cur._version = excluded._version AND NOT ({same})) "
-            f"RETURNING {self._returning()}"
+            f"OR (cur._version = excluded._version AND NOT ({same}))"
+            f"{self._returning()}"
         )
 
     def soft_delete(self, layout: TableLayout, stage: str) -> str:
@@ -145,7 +148,7 @@ class Statements:
             f"ON CONFLICT ({_names(layout.key)}) DO UPDATE SET _deleted = TRUE, "
             "_version = excluded._version, "
             "_synced_at = CASE WHEN cur._deleted THEN cur._synced_at ELSE excluded._synced_at END "
-            f"WHERE cur._version <= excluded._version RETURNING {self._returning()}"
+            f"WHERE cur._version <= excluded._version{self._returning()}"
         )
 
     def hard_delete(self, layout: TableLayout, stage: str) -> str:
@@ -193,7 +196,9 @@ class Statements:
         return f"{self.dialect.json_array}({', '.join(f'inc.{quote(c.name)}' for c in layout.key)})"
 
     def _returning(self) -> str:
-        return f"{self.dialect.inserted_flag}, _synced_at = {self._p('synced_at')}"
+        if not self.dialect.returning:
+            return ""
+        return f" RETURNING {self.dialect.inserted_flag}, _synced_at = {self._p('synced_at')}"
 
     def _type(self, column: Column) -> str:
         return self.dialect.types[column.kind]

@@ -5,6 +5,8 @@ later record), and written in batches of ``batch_size`` or when the oldest buffe
 waited ``max_delay_s``. After each committed batch the loop yields ``write_stats`` and every
 ``source_state`` the fence can release. Input is read by a separate task, so the source keeps
 producing while a batch is written and a quiet source still gets its states confirmed on time.
+Input arrives in batches of messages (``write_batches``; ``write`` wraps each message in one), and
+each record's object is serialised once, here, without ``_account_id`` (which has its own column).
 
 A failure of one stream's table is reported as a stream error and the other streams go on; a
 global failure (connection lost, credentials refused) is reported and ends the write.
@@ -25,7 +27,9 @@ from stripe_sync.destinations.config import DeleteMode, DestinationConfig
 from stripe_sync.destinations.database import Batch, Database, Row, prepare_table
 from stripe_sync.destinations.errors import DestinationError, table_failed
 from stripe_sync.destinations.fence import StateFence
-from stripe_sync.destinations.layout import TableLayout, layout_for_stream
+from stripe_sync.destinations.layout import ACCOUNT_FIELD, TableLayout, layout_for_stream
+from stripe_sync.protocol.batching import Batch as MessageBatch
+from stripe_sync.protocol.batching import MessageQueue
 from stripe_sync.protocol.errors import ConfigError
 
 Message = dict[str, Any]
@@ -70,6 +74,9 @@ class StreamBuffer:
             self._tombstones -= 1
         if deleted:
             self._tombstones += 1
+        if ACCOUNT_FIELD in data:
+            data = data.copy()
+            del data[ACCOUNT_FIELD]
         self._rows[key] = (*key, version, deleted, orjson.dumps(data).decode())
 
     def take(self, delete_mode: DeleteMode) -> Batch:
@@ -100,23 +107,23 @@ def _parse_iso_ms(text: str) -> int:
 
 
 class _Pump:
-    """Reads the input on its own task into a bounded queue."""
+    """Reads the input batches on their own task into a queue bounded by messages."""
 
-    def __init__(self, messages: AsyncIterator[Message], size: int) -> None:
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(size)
-        self._task = asyncio.create_task(self._run(messages))
+    def __init__(self, batches: AsyncIterator[MessageBatch], size: int) -> None:
+        self._queue = MessageQueue(size)
+        self._task = asyncio.create_task(self._run(batches))
 
-    async def _run(self, messages: AsyncIterator[Message]) -> None:
+    async def _run(self, batches: AsyncIterator[MessageBatch]) -> None:
         try:
-            async for message in messages:
-                await self._queue.put(message)
+            async for batch in batches:
+                await self._queue.put(batch)
         except Exception as exc:
             await self._queue.put(exc)
         else:
             await self._queue.put(_END)
 
     async def get(self, wait_s: float | None) -> Any:
-        """The next message, ``_END``, an exception to raise, or None after ``wait_s``."""
+        """The next batch, ``_END``, an exception to raise, or None after ``wait_s``."""
         with contextlib.suppress(asyncio.QueueEmpty):
             return self._queue.get_nowait()
         if wait_s is None:
@@ -153,24 +160,26 @@ class BatchWriter:
         self.failed: set[str] = set()
         self.fence = StateFence()
 
-    async def run(self, messages: AsyncIterator[Message]) -> AsyncIterator[Message]:
-        pump = _Pump(messages, max(1000, self.config.batch_size))
+    async def run(self, batches: AsyncIterator[MessageBatch]) -> AsyncIterator[Message]:
+        pump = _Pump(batches, max(1000, self.config.batch_size))
         try:
             deadline: float | None = None
             while True:
                 wait_s = None if deadline is None else deadline - time.monotonic()
-                message = await pump.get(wait_s)
-                if message is _END:
+                batch = await pump.get(wait_s)
+                if batch is _END:
                     break
-                if isinstance(message, BaseException):
-                    raise message
-                if message is not None:
+                if isinstance(batch, BaseException):
+                    raise batch
+                for message in batch or ():
                     kind = message.get("type")
                     if kind == "record":
                         if deadline is None:
                             deadline = time.monotonic() + self.max_delay_s
-                        async for out in self._on_record(message["record"]):
-                            yield out
+                        full = self._on_record(message["record"])
+                        if full is not None:
+                            async for out in full:
+                                yield out
                     elif kind == "source_state":
                         self.fence.hold(message, self.received, self.durable)
                         for out in self.fence.release(self.durable, self.failed):
@@ -186,11 +195,12 @@ class BatchWriter:
         finally:
             await pump.close()
 
-    async def _on_record(self, record: Mapping[str, Any]) -> AsyncIterator[Message]:
+    def _on_record(self, record: Mapping[str, Any]) -> AsyncIterator[Message] | None:
+        """Buffer a record; what to yield when its stream failed or its buffer is full."""
         stream: str = record["stream"]
         if stream in self.failed:
             self.received[stream] += 1
-            return
+            return None
         buffer = self.buffers.get(stream)
         try:
             if buffer is None:
@@ -199,13 +209,11 @@ class BatchWriter:
             buffer.add(record)
         except (DestinationError, ConfigError) as exc:
             self.received[stream] = self.received.get(stream, 0) + 1
-            for out in self._fail(stream, exc):
-                yield out
-            return
+            return _iterate(self._fail(stream, exc))
         self.received[stream] += 1
         if len(buffer) >= self.config.batch_size:
-            async for out in self._flush(stream):
-                yield out
+            return self._flush(stream)
+        return None
 
     def _layout(self, stream: Any) -> TableLayout:
         entry = self.streams.get(stream)
@@ -249,6 +257,11 @@ class BatchWriter:
 
 class _Stop(Exception):
     """A global failure was reported; the write ends."""
+
+
+async def _iterate(messages: list[Message]) -> AsyncIterator[Message]:
+    for message in messages:
+        yield message
 
 
 def error_message(exc: Exception, stream: str | None = None) -> Message:

@@ -96,10 +96,14 @@ class ProgressTracker:
     # -- feeding -------------------------------------------------------------------------------
 
     def record(self, key: str) -> None:
-        self.run.counts["record_count"] += 1
-        self.request.counts["record_count"] += 1
-        self.run.stream(key)["record_count"] += 1
-        self.request.stream(key)["record_count"] += 1
+        self.records(key, 1)
+
+    def records(self, key: str, count: int) -> None:
+        """``count`` records of one stream (the engine counts a page at a time)."""
+        self.run.counts["record_count"] += count
+        self.request.counts["record_count"] += count
+        self.run.stream(key)["record_count"] += count
+        self.request.stream(key)["record_count"] += count
 
     def state(self, key: str | None) -> None:
         for totals in (self.run, self.request):
@@ -149,9 +153,6 @@ class ProgressTracker:
             entry["completed_ranges"] = merge_ranges([*entry["completed_ranges"], payload["range"]])
         elif status == "reset":
             entry["completed_ranges"] = []
-            entry["status"] = "pending"  # until its re-backfill starts
-            if payload.get("reason"):
-                entry["reason"] = payload["reason"]
             entry["status"] = "pending"  # until its re-backfill starts
             if payload.get("reason"):
                 entry["reason"] = payload["reason"]

@@ -26,13 +26,15 @@ from stripe_sync.engine.progress import ProgressTracker
 from stripe_sync.engine.registry import load_connector, secret_fields, validate_config
 from stripe_sync.engine.state_store import StateStore
 from stripe_sync.engine.sync_run import SyncRun, stream_key
+from stripe_sync.protocol.batching import Batch, MessageQueue, destination_writes, source_batches
 from stripe_sync.protocol.connector import Message, call_setup
 from stripe_sync.protocol.errors import SyncError
 from stripe_sync.protocol.state import coerce_sync_state
 
 Clock = Callable[[], datetime]
-QUEUE_SIZE = 1000
+QUEUE_SIZE = 1000  # messages (records and states) between the source and the destination
 TERMINAL = ("complete", "skipped", "failed")
+STOPPING = ("error", "state_limit", "aborted")
 _DONE: Message = {"type": "_done"}
 
 
@@ -237,7 +239,7 @@ class Phase:
         self.s = session
         self.catalog = catalog
         self.configured = {stream["name"] for stream in catalog["streams"]}
-        self.to_destination: asyncio.Queue[Message | None] = asyncio.Queue(QUEUE_SIZE)
+        self.to_destination = MessageQueue(QUEUE_SIZE)  # batches, then None
         self.forwarded: deque[tuple[int, dict[str, Any]]] = deque()
         self.sequence = 0
         self.watermark = 0
@@ -292,15 +294,16 @@ class Phase:
     async def _pump_source(self) -> None:
         s = self.s
         try:
-            reader = s.source.read(
-                s.source_config, self.catalog, s.run.state["source"], s.input if s.live else None
+            reader = source_batches(
+                s.source,
+                s.source_config,
+                self.catalog,
+                s.run.state["source"],
+                s.input if s.live else None,
             )
             async with aclosing(reader):
-                async for message in reader:
-                    if s.stop.value in ("error", "state_limit", "aborted"):
-                        break
-                    await self._from_source(message)
-                    if self.soft_stop and message["type"] == "source_state":
+                async for batch in reader:
+                    if not await self._from_source(batch):
                         break
                     s.maybe_progress()
         except asyncio.CancelledError:
@@ -317,19 +320,58 @@ class Phase:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.to_destination.put(None)
 
-    async def _from_source(self, message: Message) -> None:
+    async def _from_source(self, batch: Batch) -> bool:
+        """Handle one batch from the source; False when reading should stop.
+
+        Records and states go on to the destination together, in order, as one batch; the other
+        messages are the engine's. Records are counted per run of one stream (a page, usually).
+        """
         s = self.s
-        kind = message.get("type")
-        if kind == "record":
-            record = message["record"]
-            key = self._known(record["stream"], record.get("account"))
-            if key is None or key in self.failed_in_destination:
-                return
-            s.tracker.record(key)
-            await self.to_destination.put(message)
-        elif kind == "source_state":
-            await self._source_state(message)
-        elif kind == "stream_status":
+        forward: Batch = []
+        reading = True
+        stream: Any = None
+        account: Any = None
+        key: str | None = None
+        count = 0
+        for message in batch:
+            if s.stop.value in STOPPING:
+                reading = False
+                break
+            kind = message.get("type")
+            if kind == "record":
+                record = message["record"]
+                if record["stream"] != stream or record.get("account") != account:
+                    if count and key is not None:
+                        s.tracker.records(key, count)
+                    count = 0
+                    stream, account = record["stream"], record.get("account")
+                    key = self._known(stream, account)
+                if key is None or key in self.failed_in_destination:
+                    continue
+                count += 1
+                forward.append(message)
+                continue
+            if count and key is not None:
+                s.tracker.records(key, count)
+            count = 0
+            if kind == "source_state":
+                if self._source_state(message):
+                    forward.append(message)
+                if self.soft_stop:
+                    reading = False
+                    break
+            else:
+                self._other(kind, message)
+        if count and key is not None:
+            s.tracker.records(key, count)
+        if forward:
+            await self.to_destination.put(forward)
+        return reading
+
+    def _other(self, kind: Any, message: Message) -> None:
+        """A source message the engine handles itself (everything but records and states)."""
+        s = self.s
+        if kind == "stream_status":
             self._stream_status(message["stream_status"])
         elif kind == "source_stats":
             stats = message["source_stats"]
@@ -356,19 +398,20 @@ class Phase:
             return None
         return stream_key(stream, account)
 
-    async def _source_state(self, message: Message) -> None:
+    def _source_state(self, message: Message) -> bool:
+        """Number a state for the commit fence; False when it is not for the destination."""
         payload = message["source_state"]
         if payload.get("state_type", "stream") == "stream":
             key = self._known(payload["stream"], payload.get("account"))
             if key is None or key in self.failed_in_destination:
-                return
+                return False
             if key not in self.started and not self.s.live:
                 self.s.log("warn", f"state before started: {key}")
             if key in self.finished:
                 self.s.log("warn", f"state after terminal status: {key}")
         self.sequence += 1
         self.forwarded.append((self.sequence, payload))
-        await self.to_destination.put(message)
+        return True
 
     def _stream_status(self, payload: dict[str, Any]) -> None:
         s = self.s
@@ -409,15 +452,15 @@ class Phase:
 
     # -- destination side ------------------------------------------------------------------
 
-    async def _destination_input(self) -> AsyncIterator[Message]:
-        while (message := await self.to_destination.get()) is not None:
-            yield message
+    async def _destination_input(self) -> AsyncIterator[Batch]:
+        while (batch := await self.to_destination.get()) is not None:
+            yield batch
 
     async def _pump_destination(self, source_task: asyncio.Task[None]) -> None:
         s = self.s
         try:
-            writer = s.destination.write(
-                s.destination_config, self.catalog, self._destination_input()
+            writer = destination_writes(
+                s.destination, s.destination_config, self.catalog, self._destination_input()
             )
             async with aclosing(writer):
                 async for message in writer:

@@ -3,7 +3,8 @@
 Records are buffered and "committed" when a state arrives or ``batch_size`` records are waiting;
 each state is re-emitted only after the records before it were committed. Rows are keyed by
 stream and primary key, last write wins. ``fail_after_records`` raises a global error (as a lost
-database would) and ``fail_stream`` reports a stream-level failure, for engine tests.
+database would) and ``fail_stream`` reports a stream-level failure, for engine tests. It takes
+batches of messages (``write_batches``) as well as single ones (``write``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from stripe_sync.protocol.batching import Batch, singletons
 from stripe_sync.protocol.connector import Config, Message
 
 
@@ -62,11 +64,19 @@ class TestDestination:
     async def check(self, config: Config) -> dict[str, Any]:
         return {"status": "succeeded", "message": "the test destination is always reachable"}
 
-    async def write(
+    def write(
         self,
         config: Config,
         catalog: dict[str, Any],
         messages: AsyncIterator[Message],
+    ) -> AsyncIterator[Message]:
+        return self.write_batches(config, catalog, singletons(messages))
+
+    async def write_batches(
+        self,
+        config: Config,
+        catalog: dict[str, Any],
+        batches: AsyncIterator[Batch],
     ) -> AsyncIterator[Message]:
         parsed = TestDestinationConfig.model_validate(config)
         store = self.stores.setdefault(parsed.name, {})
@@ -102,40 +112,44 @@ class TestDestination:
             for stream, stats in counts.items():
                 yield {"type": "write_stats", "write_stats": {"stream": stream, **stats}}
 
-        async for message in messages:
-            kind = message["type"]
-            if kind == "record":
-                record = message["record"]
-                if record["stream"] in failed:
-                    continue
-                if record["stream"] == parsed.fail_stream:
-                    failed.add(record["stream"])
-                    error = {
-                        "level": "stream",
-                        "failure_type": "system_error",
-                        "stream": record["stream"],
-                        "message": f"cannot write to table {record['stream']}",
-                    }
-                    yield {"type": "error", "error": error}
-                    continue
-                written += 1
-                if parsed.fail_after_records is not None and written > parsed.fail_after_records:
-                    error = {
-                        "level": "global",
-                        "failure_type": "transient_error",
-                        "message": "connection to the test store lost",
-                    }
-                    yield {"type": "error", "error": error}
-                    return
-                pending.append(record)
-                if len(pending) >= parsed.batch_size:
+        async for batch in batches:
+            for message in batch:
+                kind = message["type"]
+                if kind == "record":
+                    record = message["record"]
+                    if record["stream"] in failed:
+                        continue
+                    if record["stream"] == parsed.fail_stream:
+                        failed.add(record["stream"])
+                        error = {
+                            "level": "stream",
+                            "failure_type": "system_error",
+                            "stream": record["stream"],
+                            "message": f"cannot write to table {record['stream']}",
+                        }
+                        yield {"type": "error", "error": error}
+                        continue
+                    written += 1
+                    if (
+                        parsed.fail_after_records is not None
+                        and written > parsed.fail_after_records
+                    ):
+                        error = {
+                            "level": "global",
+                            "failure_type": "transient_error",
+                            "message": "connection to the test store lost",
+                        }
+                        yield {"type": "error", "error": error}
+                        return
+                    pending.append(record)
+                    if len(pending) >= parsed.batch_size:
+                        async for out in commit():
+                            yield out
+                elif kind == "source_state":
+                    if message["source_state"].get("stream") in failed:
+                        continue
                     async for out in commit():
                         yield out
-            elif kind == "source_state":
-                if message["source_state"].get("stream") in failed:
-                    continue
-                async for out in commit():
-                    yield out
-                yield message
+                    yield message
         async for out in commit():
             yield out

@@ -5,6 +5,8 @@ injected time range, a state after each page (``{"offset": n}``), ``source_stats
 per page, and a terminal status; a later call resumes from the saved offset. Scripted mode
 (``scenario``) plays a list of steps: protocol messages as they are, ``{"sleep": s}``,
 ``{"crash": message}`` (raise) and ``{"exit": code}`` (leave the process, for exec tests).
+``read_batches`` yields the same messages a page at a time (records, stats and state of a page in
+one batch); ``read`` yields them one by one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stripe_sync.protocol.batching import Batch, flatten
 from stripe_sync.protocol.connector import Config, Message
 from stripe_sync.protocol.ranges import make_range, range_bounds
 
@@ -84,17 +87,26 @@ class TestSource:
             streams.append(_stream_entry(entry, True) if isinstance(entry, str) else entry)
         return {"streams": streams}
 
-    async def read(
+    def read(
         self,
         config: Config,
         catalog: dict[str, Any],
         state: dict[str, Any],
         input: AsyncIterator[dict[str, Any]] | None = None,
     ) -> AsyncIterator[Message]:
+        return flatten(self.read_batches(config, catalog, state, input))
+
+    async def read_batches(
+        self,
+        config: Config,
+        catalog: dict[str, Any],
+        state: dict[str, Any],
+        input: AsyncIterator[dict[str, Any]] | None = None,
+    ) -> AsyncIterator[Batch]:
         parsed = TestSourceConfig.model_validate(config)
         if parsed.scenario is not None:
             async for message in self._play(parsed.scenario):
-                yield message
+                yield [message]
             return
         saved = state.get("streams", {})
         for configured in catalog["streams"]:
@@ -102,8 +114,8 @@ class TestSource:
             spec = parsed.streams.get(name)
             if spec is None:
                 continue
-            async for message in self._generate(name, spec, configured, saved.get(name) or {}):
-                yield message
+            async for batch in self._generate(name, spec, configured, saved.get(name) or {}):
+                yield batch
 
     async def _play(self, scenario: list[dict[str, Any]]) -> AsyncIterator[Message]:
         for step in scenario:
@@ -122,7 +134,8 @@ class TestSource:
         spec: GeneratedStream,
         configured: dict[str, Any],
         saved: dict[str, Any],
-    ) -> AsyncIterator[Message]:
+    ) -> AsyncIterator[Batch]:
+        """One stream's messages: each page's records, stats and state as one batch."""
         created = [spec.first_created + i * spec.seconds_between for i in range(spec.records)]
         total_lt = created[-1] + 1 if created else spec.first_created + 1
         window = configured.get("time_range") if spec.supports_time_range else None
@@ -131,14 +144,13 @@ class TestSource:
         status: dict[str, Any] = {"stream": name, "status": "started"}
         if window:
             status["total_range"] = make_range(spec.first_created if gte is None else gte, lt)
-        yield {"type": "stream_status", "stream_status": status}
+        yield [{"type": "stream_status", "stream_status": status}]
         if spec.skip_reason:
-            yield {
-                "type": "log",
-                "log": {"level": "info", "message": f"{name}: {spec.skip_reason}"},
-            }
             reason = {"stream": name, "status": "skipped", "reason": spec.skip_reason}
-            yield {"type": "stream_status", "stream_status": reason}
+            yield [
+                {"type": "log", "log": {"level": "info", "message": f"{name}: {spec.skip_reason}"}},
+                {"type": "stream_status", "stream_status": reason},
+            ]
             return
         offset = int(saved.get("offset", 0)) if saved.get("window") == window else 0
         limit = configured.get("backfill_limit")
@@ -148,18 +160,20 @@ class TestSource:
             if spec.fail_after_pages is not None and pages >= spec.fail_after_pages:
                 message = f"{name}: scripted failure after {pages} pages"
                 error = {"level": "stream", "failure_type": "system_error", "message": message}
-                yield {"type": "error", "error": {**error, "stream": name}}
-                yield {
-                    "type": "stream_status",
-                    "stream_status": {**status, "status": "failed", "reason": message},
-                }
+                yield [
+                    {"type": "error", "error": {**error, "stream": name}},
+                    {
+                        "type": "stream_status",
+                        "stream_status": {**status, "status": "failed", "reason": message},
+                    },
+                ]
                 return
             if spec.page_delay_s:
                 await asyncio.sleep(spec.page_delay_s)
             emitted_at = now_iso()
             page = range(offset, min(offset + spec.page_size, end))
-            for index in page:
-                yield {
+            batch: Batch = [
+                {
                     "type": "record",
                     "record": {
                         "stream": name,
@@ -171,21 +185,30 @@ class TestSource:
                         "emitted_at": emitted_at,
                     },
                 }
+                for index in page
+            ]
             offset = page.stop
             pages += 1
-            yield {"type": "source_stats", "source_stats": {"stream": name, "request_count": 1}}
-            yield {
-                "type": "source_state",
-                "source_state": {
-                    "state_type": "stream",
-                    "stream": name,
-                    "data": {"offset": offset, "window": window},
-                },
-            }
+            batch.append(
+                {"type": "source_stats", "source_stats": {"stream": name, "request_count": 1}}
+            )
+            batch.append(
+                {
+                    "type": "source_state",
+                    "source_state": {
+                        "state_type": "stream",
+                        "stream": name,
+                        "data": {"offset": offset, "window": window},
+                    },
+                }
+            )
+            yield batch
         if window:
             done = make_range(spec.first_created if gte is None else gte, lt)
-            yield {
-                "type": "stream_status",
-                "stream_status": {"stream": name, "status": "range_complete", "range": done},
-            }
-        yield {"type": "stream_status", "stream_status": {"stream": name, "status": "complete"}}
+            yield [
+                {
+                    "type": "stream_status",
+                    "stream_status": {"stream": name, "status": "range_complete", "range": done},
+                }
+            ]
+        yield [{"type": "stream_status", "stream_status": {"stream": name, "status": "complete"}}]

@@ -2,18 +2,19 @@
 
 Needs SQLite 3.38+ (``->``/``->>``). JSON and timestamps are stored as text (timestamps as
 ISO-8601 UTC), booleans as 0/1. New rows get a rowid above the table's largest, which is how the
-upsert tells inserted rows from updated ones.
+upsert tells inserted rows from updated ones. Statements return no rows (``returning=False``): the
+batch's counts come from one aggregate query afterwards, because every row Python's ``sqlite3``
+fetches is a step that gives the GIL up and waits to take it back from the busy event loop.
 """
 
 from __future__ import annotations
 
-from stripe_sync.destinations.layout import ACCOUNT_FIELD, Column, Kind
+from stripe_sync.destinations.layout import Column, Kind
 from stripe_sync.destinations.sql import Dialect
 
 
 def _staged_source(stage: str, table: str, condition: str) -> str:
-    raw = f"json_remove(s._data, '$.{ACCOUNT_FIELD}')"
-    return f"(SELECT s.*, {raw} AS _raw FROM {stage} AS s WHERE {condition}) AS inc"
+    return f"(SELECT s.*, s._data AS _raw FROM {stage} AS s WHERE {condition}) AS inc"
 
 
 def _extract(column: Column) -> str:
@@ -43,4 +44,5 @@ SQLITE = Dialect(
     param=lambda name: f":{name}",
     inserted_flag="(rowid > :max_rowid)",
     temp_table_options="",
+    returning=False,
 )

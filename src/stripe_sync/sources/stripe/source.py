@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from stripe_sync.protocol.batching import Batch, MessageQueue, flatten
 from stripe_sync.protocol.connector import Config, Message
 from stripe_sync.protocol.ranges import make_range, range_bounds
 from stripe_sync.sources.stripe.backfill import TimeRangeBackfill
@@ -97,21 +98,31 @@ class StripeSource:
         parsed = StripeSourceConfig.model_validate(config)
         return {"streams": load_catalog(parsed.spec_path).protocol_streams()}
 
-    async def read(
+    def read(
         self,
         config: Config,
         catalog: dict[str, Any],
         state: dict[str, Any],
         input: AsyncIterator[dict[str, Any]] | None = None,
     ) -> AsyncIterator[Message]:
+        return flatten(self.read_batches(config, catalog, state, input))
+
+    async def read_batches(
+        self,
+        config: Config,
+        catalog: dict[str, Any],
+        state: dict[str, Any],
+        input: AsyncIterator[dict[str, Any]] | None = None,
+    ) -> AsyncIterator[Batch]:
+        """``read``'s messages a page at a time (a page's records in one batch)."""
         parsed = StripeSourceConfig.model_validate(config)
         stripe_catalog = load_catalog(parsed.spec_path)
         client = make_client(parsed, stripe_catalog)
         reader = _Read(parsed, stripe_catalog, client, catalog, state, input)
         task = asyncio.create_task(reader.run())
         try:
-            while (message := await reader.out.get()) is not _DONE:
-                yield message
+            while (item := await reader.out.get()) is not _DONE:
+                yield item if isinstance(item, list) else [item]
             await task
         finally:
             task.cancel()
@@ -141,7 +152,7 @@ class _Read:
         self.global_state = state.get("global") or {}
         self.pushed = pushed
         self.reset_streams: set[str] = set()
-        self.out: asyncio.Queue[Message] = asyncio.Queue(OUTPUT_QUEUE_SIZE)
+        self.out = MessageQueue(OUTPUT_QUEUE_SIZE)  # messages, or a page's records as a list
         self.running: set[str] = set()
         client.log_retry = self._log_retry
 

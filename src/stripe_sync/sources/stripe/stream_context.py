@@ -3,7 +3,7 @@
 A strategy (time-range backfill, cursor listing, fan-out, …) fetches pages and hands them here;
 this module turns objects into records (``_account_id``, ``version``), completes embedded lists,
 and emits states and ``source_stats`` in the order the protocol needs: a state only after the
-records it covers.
+records it covers. A page's records go onto the output queue as one batch (a list of messages).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class StreamContext:
     stream: StreamDef
     client: StripeClient
     account_id: str
-    out: asyncio.Queue[dict[str, Any]]
+    out: asyncio.Queue[Any]  # messages, and batches (lists) of records
     share_rps: Callable[[], float]
     account: str | None = None
     latency: LatencyEstimate = field(default_factory=LatencyEstimate)
@@ -70,22 +70,28 @@ class StreamContext:
         await self.out.put({"type": kind, kind: payload})
 
     async def emit_objects(self, response: StripeResponse, objects: list[dict[str, Any]]) -> None:
-        """Complete the objects' embedded lists and emit them as records."""
+        """Complete the objects' embedded lists and emit them as records, in one batch."""
         if self.stream.embedded_lists:
             await complete_embedded_lists(self, objects)
+        if not objects:
+            return
         emitted_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         version = response.version
+        name = self.name
+        account_id = self.account_id
+        batch: list[dict[str, Any]] = []
         for obj in objects:
-            obj["_account_id"] = self.account_id
+            obj["_account_id"] = account_id
             record: dict[str, Any] = {
-                "stream": self.name,
+                "stream": name,
                 "data": obj,
                 "emitted_at": emitted_at,
                 "version": version,
             }
             if self.account is not None:
                 record["account"] = self.account
-            await self.out.put({"type": "record", "record": record})
+            batch.append({"type": "record", "record": record})
+        await self.out.put(batch)
         self.record_count += len(objects)
 
     async def emit_state(self, data: dict[str, Any]) -> None:
