@@ -99,7 +99,7 @@ class Changes:
         if lane.past_window():
             await self._reset(cursor, "the backfill of this run starts over")
             cursor.created = start
-            cursor.seen = {}
+            cursor.seen.clear()
         await lane.emit_state()
         return lane
 
@@ -146,7 +146,7 @@ class Changes:
             if lane.past_window():
                 await self._reset(lane.cursor, "a new run re-backfills it, then live resumes")
                 lane.cursor.created = int(self.clock())
-                lane.cursor.seen = {}
+                lane.cursor.seen.clear()
                 lane.cursor.run = None
                 await lane.emit_state()
                 return

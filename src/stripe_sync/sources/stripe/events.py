@@ -95,7 +95,8 @@ class EventsCursor:
         """Move to ``created`` (never back) and forget ids the next poll cannot see again."""
         self.created = max(self.created, created)
         oldest = self.created - OVERLAP_S
-        self.seen = {key: value for key, value in self.seen.items() if value >= oldest}
+        for event_id in [key for key, value in self.seen.items() if value < oldest]:
+            del self.seen[event_id]  # in place: a pushed event may be adding to it meanwhile
 
 
 def follows_events(stream: StreamDef) -> bool:
@@ -177,7 +178,7 @@ class EventsLane:
         """Apply the events not seen before, in the given order; returns how many reached a
         stream. An id counts as seen once its records are out, so a state never claims more."""
         applied = 0
-        seen = self.cursor.seen
+        seen = self.cursor.seen  # the same dict for the lane's life (advance prunes in place)
         for event in events:
             event_id = event.get("id")
             created = event.get("created")
