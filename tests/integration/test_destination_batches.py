@@ -8,16 +8,22 @@ import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
+import psycopg
+import pytest
 from tests.support.destinations import (
+    CUSTOMER_SCHEMA,
     Target,
     catalog,
     customer,
     of_type,
     record,
     state,
+    stream,
     tombstone,
     totals,
 )
+
+from stripe_sync.destinations.errors import DestinationError
 
 Message = dict[str, Any]
 
@@ -89,10 +95,10 @@ async def test_batches_and_single_messages_write_the_same(target: Target, tmp_pa
     assert {t: table_rows(other, t, schema) for t in ("customers", "invoices")} == expected
 
 
-async def test_a_new_sqlite_file_gets_32k_pages_and_an_old_one_keeps_its_own(tmp_path) -> None:
+async def test_a_new_sqlite_file_gets_16k_pages_and_an_old_one_keeps_its_own(tmp_path) -> None:
     new = Target("sqlite", f"sqlite:///{tmp_path / 'new.db'}")
     await new.write([record(customer(1)), state("customers", 1)])
-    assert new.query("PRAGMA page_size") == [(32768,)]
+    assert new.query("PRAGMA page_size") == [(16384,)]
 
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:
@@ -103,3 +109,25 @@ async def test_a_new_sqlite_file_gets_32k_pages_and_an_old_one_keeps_its_own(tmp
     assert totals(out)["inserted"] == 1
     assert old.query("PRAGMA page_size") == [(4096,)]
     assert old.query("SELECT count(*) FROM customers") == [(1,)]
+
+
+async def test_setup_creates_new_tables_and_evolves_old_ones_in_one_pass(target: Target) -> None:
+    await target.write([record(customer(1)), state("customers", 1)])
+    schema = json.loads(json.dumps(CUSTOMER_SCHEMA))
+    schema["properties"]["phone"] = {"type": ["string", "null"]}
+    evolved = {"streams": [stream("customers", schema), stream("invoices"), stream("charges")]}
+    destination = target.destination()
+    await destination.setup(target.config(), evolved)
+    assert "phone" in target.columns("customers")
+    assert target.query(f"SELECT id FROM {target.table('customers')}") == [("cus_1",)]
+    for name in ("invoices", "charges"):
+        assert target.columns(name)[-4:] == ["_raw_data", "_version", "_synced_at", "_deleted"]
+
+    create = f"CREATE TABLE {target.table('foreign_rows')} (id TEXT)"
+    if target.kind == "sqlite":
+        target.query(create)
+    else:
+        with psycopg.connect(target.url, autocommit=True) as conn:
+            conn.execute(create)
+    with pytest.raises(DestinationError, match="not created by stripe-sync"):
+        await destination.setup(target.config(), {"streams": [stream("foreign_rows")]})

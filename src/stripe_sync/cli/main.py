@@ -1,48 +1,77 @@
-"""Entry point of the `stripe-sync` command: builds the Typer app from the command modules."""
+"""Entry point of the `stripe-sync` command: builds the Typer app from the command modules.
+
+Command modules are imported only when their command runs (or ``--help`` lists them): `sync`
+must not pay for the fake server, the HTTP servers or the service at start-up.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from stripe_sync.cli import exit_codes
-from stripe_sync.cli.demo import demo_command
-from stripe_sync.cli.fake_stripe_command import fake_stripe_command
-from stripe_sync.cli.pipeline_commands import pipeline_app
-from stripe_sync.cli.serve_engine_command import serve_engine_command
-from stripe_sync.cli.service_command import service_app
-from stripe_sync.cli.status_command import status_command
-from stripe_sync.cli.streams import streams_command
-from stripe_sync.cli.sync_command import sync_command
-from stripe_sync.cli.verify_command import verify_command
-from stripe_sync.cli.webhooks_command import webhooks_app
 from stripe_sync.protocol.errors import ConfigError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("stripe_sync.cli.demo", "demo_command"),
+    "fake-stripe": ("stripe_sync.cli.fake_stripe_command", "fake_stripe_command"),
+    "pipeline": ("stripe_sync.cli.pipeline_commands", "pipeline_app"),
+    "streams": ("stripe_sync.cli.streams", "streams_command"),
+    "sync": ("stripe_sync.cli.sync_command", "sync_command"),
+    "serve-engine": ("stripe_sync.cli.serve_engine_command", "serve_engine_command"),
+    "service": ("stripe_sync.cli.service_command", "service_app"),
+    "status": ("stripe_sync.cli.status_command", "status_command"),
+    "verify": ("stripe_sync.cli.verify_command", "verify_command"),
+    "webhooks": ("stripe_sync.cli.webhooks_command", "webhooks_app"),
+}
+"""Command name → (module, attribute): a command function or a Typer app of sub-commands."""
+
+
+def load_command(name: str) -> Any:
+    """Import a command's module and build its (click) command as the root app would."""
+    module, attribute = COMMANDS[name]
+    target: Any = getattr(importlib.import_module(module), attribute)
+    holder = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    holder.callback()(_root)
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(target)
+    group: Any = typer.main.get_command(holder)
+    return group.commands[name]
+
+
+class LazyGroup(TyperGroup):
+    """The root group: its commands are built on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+def _root() -> None:
+    """Copy a Stripe account into a database you own, and keep it current."""
+
 
 app = typer.Typer(
     name="stripe-sync",
     help="Copy a Stripe account into a database you own, and keep it current.",
+    cls=LazyGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
 
-@app.callback()
-def _root() -> None:
-    """Copy a Stripe account into a database you own, and keep it current."""
-
-
-app.command("demo")(demo_command)
-app.command("fake-stripe")(fake_stripe_command)
-app.add_typer(pipeline_app, name="pipeline")
-app.command("streams")(streams_command)
-app.command("sync")(sync_command)
-app.command("serve-engine")(serve_engine_command)
-app.add_typer(service_app, name="service")
-app.command("status")(status_command)
-app.command("verify")(verify_command)
-app.add_typer(webhooks_app, name="webhooks")
+app.callback()(_root)
 
 
 def main() -> None:

@@ -12,9 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import ExitStack
 from typing import Any
 
-from rich.console import Console
-
-from stripe_sync.display.live import LiveDisplay
 from stripe_sync.display.plain import PlainDisplay
 from stripe_sync.display.state import DisplayState, reduce
 from stripe_sync.protocol.ndjson import encode
@@ -38,8 +35,12 @@ async def render_sync(
     end: dict[str, Any] | None = None
     out = sys.stdout.buffer
     with ExitStack() as stack:
-        display: LiveDisplay | PlainDisplay | None = None
+        display: Any = None
         if mode.live:
+            from rich.console import Console  # the live display only: not at start-up
+
+            from stripe_sync.display.live import LiveDisplay
+
             display = stack.enter_context(LiveDisplay(Console(stderr=True)))
         elif mode.plain:
             display = PlainDisplay(sys.stderr)

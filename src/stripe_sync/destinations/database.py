@@ -131,6 +131,10 @@ class Database(Protocol):
         """Column name → declared SQL type, or None when the table does not exist."""
         ...
 
+    async def tables(self) -> dict[str, dict[str, str]]:
+        """Every table of the schema: name → (column name → declared SQL type)."""
+        ...
+
     async def execute(self, statements: Sequence[str]) -> None:
         """Run DDL statements in one transaction."""
         ...
@@ -150,6 +154,26 @@ class Database(Protocol):
     async def drop_schema_if_empty(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+async def prepare_tables(db: Database, layouts: Sequence[TableLayout]) -> list[TableLayout]:
+    """``prepare_table`` for many streams at once: one read of what exists, one DDL transaction
+    (a catalog of a hundred streams is set up in a few round trips, not hundreds)."""
+    existing = await db.tables()
+    statements: list[str] = []
+    prepared: list[TableLayout] = []
+    for layout in layouts:
+        columns = existing.get(layout.table)
+        if columns is None:
+            statements.append(db.statements.create_table(layout))
+            prepared.append(layout)
+            continue
+        effective, missing = evolve(layout, columns, db.statements)
+        statements += [db.statements.add_column(layout, column) for column in missing]
+        prepared.append(effective)
+    if statements:
+        await db.execute(statements)
+    return prepared
 
 
 async def prepare_table(db: Database, layout: TableLayout) -> TableLayout:

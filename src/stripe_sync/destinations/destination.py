@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from stripe_sync.destinations.config import DestinationConfig, parse_config
-from stripe_sync.destinations.database import Database, prepare_table
+from stripe_sync.destinations.database import Database, prepare_tables
 from stripe_sync.destinations.errors import DestinationError
 from stripe_sync.destinations.layout import (
     BOOKKEEPING_COLUMNS,
@@ -61,8 +61,7 @@ class DatabaseDestination(ABC):
         db = await self.connect(settings)
         try:
             await db.prepare_schema()
-            for layout in layouts:
-                await prepare_table(db, layout)
+            await prepare_tables(db, layouts)
         finally:
             await db.close()
 

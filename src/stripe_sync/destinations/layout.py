@@ -115,9 +115,10 @@ def layout_for_stream(stream: Mapping[str, Any]) -> TableLayout:
             columns[stamp] = Column(stamp, Kind.TIMESTAMP, field)
     key = tuple(_key_column(path, columns, table) for path in _primary_key(stream, table))
     key_names = {column.name for column in key}
+    order = {name: index for index, name in enumerate(columns)}
     ordered = sorted(
         (c for c in columns.values() if c.name not in key_names),
-        key=lambda c: _position(c, columns),
+        key=lambda c: (order[c.field], c.kind is Kind.TIMESTAMP),  # a timestamp after its field
     )
     return TableLayout(table, key, tuple(ordered))
 
@@ -142,12 +143,6 @@ def _key_column(path: list[str], columns: dict[str, Column], table: str) -> Colu
             f"stream {table!r}: primary key field {name!r} must be a string or integer"
         )
     return column
-
-
-def _position(column: Column, columns: dict[str, Column]) -> tuple[int, int]:
-    """Schema order, with each derived timestamp right after its source field."""
-    order = list(columns)
-    return (order.index(column.field), 1 if column.kind is Kind.TIMESTAMP else 0)
 
 
 def is_unix_time(prop: Mapping[str, Any]) -> bool:

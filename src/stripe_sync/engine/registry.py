@@ -12,7 +12,6 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, Literal
 
-import jsonschema
 from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 
 from stripe_sync.engine.pipeline import ConnectorRef, Pipeline
@@ -71,6 +70,8 @@ def validate_config(connector: Any, config: dict[str, Any], what: str) -> dict[s
             raise ConfigError(f"invalid {what} config: {field}: {first['msg']}") from None
         revealed: dict[str, Any] = _plain(validated)
         return revealed
+    import jsonschema  # only external connectors need it: not imported at start-up
+
     schema = (connector.spec() or {}).get("config") or {}
     merged = _with_defaults(schema, config)
     error = jsonschema.exceptions.best_match(

@@ -102,6 +102,23 @@ class PostgresDatabase:
             raise translate(exc, self.conn, table) from exc
         return {name: declared for name, declared in rows} or None
 
+    async def tables(self) -> dict[str, dict[str, str]]:
+        query = (
+            "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND a.attnum > 0 "
+            "AND NOT a.attisdropped ORDER BY c.relname, a.attnum"
+        )
+        try:
+            cursor = await self.conn.execute(query, (self.schema,))
+            rows = await cursor.fetchall()
+        except psycopg.Error as exc:
+            raise translate(exc, self.conn, None) from exc
+        found: dict[str, dict[str, str]] = {}
+        for table, column, declared in rows:
+            found.setdefault(table, {})[column] = declared
+        return found
+
     async def execute(self, statements: Sequence[str]) -> None:
         try:
             async with self.conn.transaction():

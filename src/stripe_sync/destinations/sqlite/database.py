@@ -3,7 +3,7 @@
 WAL journal with ``synchronous=NORMAL``: a committed batch survives a crash of the process; after a
 power cut the last commits may roll back, but in commit order, and ``_sync_state`` lives in the
 same file, so a saved state never runs ahead of the data. Readers never block the writer. A new
-database gets 32 KiB pages (rows of a few KiB of JSON fit without overflow chains); temporary
+database gets 16 KiB pages (rows of a few KiB of JSON fit without overflow chains); temporary
 tables (the staging table) live in memory.
 
 Every call runs in a worker thread: the event loop keeps serving the source while SQLite works. A
@@ -38,7 +38,7 @@ from stripe_sync.destinations.sqlite.dialect import SQLITE
 
 T = TypeVar("T")
 BUSY_TIMEOUT_S = 30.0
-PAGE_SIZE = 32768  # bytes; applies to databases created by us (before WAL is switched on)
+PAGE_SIZE = 16384  # bytes; applies to databases created by us (before WAL is switched on)
 
 
 def open_connection(path: str) -> sqlite3.Connection:
@@ -96,6 +96,19 @@ class SqliteDatabase:
             return {row[1]: row[2] for row in rows} or None
 
         return await self._run(read, table)
+
+    async def tables(self) -> dict[str, dict[str, str]]:
+        def read() -> dict[str, dict[str, str]]:
+            rows = self.conn.execute(
+                "SELECT m.name, p.name, p.type FROM sqlite_master AS m, "
+                "pragma_table_info(m.name) AS p WHERE m.type IN ('table', 'view')"
+            ).fetchall()
+            found: dict[str, dict[str, str]] = {}
+            for table, column, declared in rows:
+                found.setdefault(table, {})[column] = declared
+            return found
+
+        return await self._run(read)
 
     async def execute(self, statements: Sequence[str]) -> None:
         def run() -> None:
