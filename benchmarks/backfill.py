@@ -115,9 +115,7 @@ def run(objects: dict[str, int]) -> dict[str, float]:
                 "--ndjson",
             ]
             started = time.monotonic()
-            done = subprocess.run(
-                command, capture_output=True, text=True, env=os.environ
-            )
+            done = subprocess.run(command, capture_output=True, text=True, env=os.environ)
             wall = time.monotonic() - started
             if done.returncode != 0:
                 raise SystemExit(f"sync failed ({done.returncode}): {done.stderr[-2000:]}")
