@@ -1,12 +1,13 @@
 """The service HTTP API: pipelines in the store, run by Temporal workflows.
 
-Every route but ``/health``, ``/openapi.json`` and ``/webhooks/{id}`` needs
-``Authorization: Bearer <token>``. Pipelines are validated against their connectors' specs before
-they are stored; answers never carry a secret (``pipeline_specs.redact``). Each answer about one
-pipeline has an ``ETag`` (its version); ``PATCH`` and ``DELETE`` honour ``If-Match`` (412 when the
-pipeline changed since). Commands reach the pipeline's workflow as signals (signal-with-start, so
-a workflow that is not running is started); its status comes from the workflow's ``status`` query,
-its progress from what the activities saved in the store.
+Every route but ``/health``, ``/openapi.json``, ``/webhooks/{id}`` and the dashboard's static
+files (``/``, ``/assets/…``) needs ``Authorization: Bearer <token>``. Pipelines are validated
+against their connectors' specs before they are stored; answers never carry a secret
+(``pipeline_specs.redact``). Each answer about one pipeline has an ``ETag`` (its version);
+``PATCH`` and ``DELETE`` honour ``If-Match`` (412 when the pipeline changed since). Commands reach
+the pipeline's workflow as signals (signal-with-start, so a workflow that is not running is
+started); its status comes from the workflow's ``status`` query, its progress from what the
+activities saved in the store.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from temporalio.service import RPCError
 
 from stripe_sync.engine.pipeline import Pipeline
 from stripe_sync.protocol.errors import ConfigError
+from stripe_sync.service.connectors_api import connectors_router
+from stripe_sync.service.dashboard import mount_dashboard
 from stripe_sync.service.engine_api import ErrorResponse, error_response
 from stripe_sync.service.pipeline_specs import apply_patch, redact, validate_spec
 from stripe_sync.service.progress_view import display_model
@@ -375,6 +378,8 @@ def create_service_app(
         return JSONResponse({"received": True})
 
     app.include_router(api)
+    app.include_router(connectors_router(), dependencies=[Depends(authorized)], responses=ERRORS)
+    mount_dashboard(app)
     return app
 
 
