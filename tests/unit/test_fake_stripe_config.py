@@ -10,6 +10,7 @@ from stripe_sync.fake_stripe.auth import Authenticator, permission_for
 from stripe_sync.fake_stripe.config import (
     Burst429,
     parse_burst,
+    parse_connected_accounts,
     parse_now,
     parse_objects,
     parse_restricted_key,
@@ -31,6 +32,8 @@ def test_flag_values_parse():
         frozenset({"customers", "charges"}),
     )
     assert parse_burst("30:2") == Burst429(30.0, 2.0)
+    assert parse_connected_accounts("50") == (50, 0)
+    assert parse_connected_accounts("50:deny=3") == (50, 3)
 
 
 @pytest.mark.parametrize(
@@ -38,6 +41,9 @@ def test_flag_values_parse():
     [
         (parse_now, "yesterday"),
         (parse_objects, "customers"),
+        (parse_connected_accounts, "50:deny"),
+        (parse_connected_accounts, "3:deny=4"),
+        (parse_connected_accounts, "many"),
         (parse_objects, "customers=-1"),
         (parse_restricted_key, "sk_test_x:deny=customers"),
         (parse_restricted_key, "rk_test_x:allow=customers"),

@@ -65,3 +65,20 @@ async def test_retry_after_pauses_every_grant():
     await budget.acquire("a", "e")
     assert time.monotonic() - started >= 0.45
     await budget.close()
+
+
+async def test_accounts_share_equally_whatever_the_number_of_their_streams():
+    budget = RequestBudget(rate=40, endpoint_rate=0)
+    granted: Counter[str] = Counter()
+    deadline = time.monotonic() + 1.5
+
+    async def worker(account, stream):
+        while time.monotonic() < deadline:
+            await budget.acquire(stream, f"{account}/{stream}", account)
+            if time.monotonic() < deadline:
+                granted[account] += 1
+
+    streams = {"big": ["s1", "s2", "s3", "s4"], "small": ["s1"]}
+    await asyncio.gather(*(worker(a, s) for a, names in streams.items() for s in names))
+    await budget.close()
+    assert abs(granted["big"] - granted["small"]) <= 3

@@ -15,6 +15,7 @@ from stripe_sync.fake_stripe import FakeStripeConfig, serve
 from stripe_sync.fake_stripe.app import FakeStripeApi
 from stripe_sync.fake_stripe.config import (
     parse_burst,
+    parse_connected_accounts,
     parse_now,
     parse_objects,
     parse_restricted_key,
@@ -85,11 +86,21 @@ def fake_stripe_command(
         str | None,
         typer.Option("--webhook-secret", help="sign the posted events with this secret"),
     ] = None,
+    connected_accounts: Annotated[
+        str | None,
+        typer.Option(
+            "--connected-accounts",
+            help="N[:deny=K]: N connected accounts of skewed sizes, the last K refusing access",
+        ),
+    ] = None,
 ) -> None:
     """Serve a Stripe-compatible API with seeded data; prints `listening http://HOST:PORT`."""
     try:
         if webhook_url and not webhook_secret:
             raise ConfigError("--webhook-url needs --webhook-secret")
+        connected, denied = (
+            parse_connected_accounts(connected_accounts) if connected_accounts else (0, 0)
+        )
         config = FakeStripeConfig(
             seed=seed,
             now=parse_now(now) if now else None,
@@ -109,6 +120,8 @@ def fake_stripe_command(
             not_available=frozenset().union(*map(parse_stream_list, not_available or ())),
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
+            connected_accounts=connected,
+            denied_accounts=denied,
         )
     except ConfigError as exc:
         print(f"stripe-sync: {exc}", file=sys.stderr)

@@ -37,6 +37,10 @@ Schema = Annotated[str | None, typer.Option("--schema", help="Postgres schema (d
 PipelineName = Annotated[str, typer.Option("--pipeline-name")]
 Streams = Annotated[str | None, typer.Option("--streams", help="a,b,c")]
 Account = Annotated[str | None, typer.Option("--account", help="acct_…")]
+Accounts = Annotated[
+    str | None,
+    typer.Option("--accounts", help="self | all (every connected account) | acct_1,acct_2"),
+]
 TimeLimit = Annotated[float | None, typer.Option("--time-limit", min=0)]
 MaxRps = Annotated[float | None, typer.Option("--max-rps", min=0)]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress")]
@@ -59,6 +63,7 @@ def stripe_pipeline(
     pipeline_name: str,
     streams: str | None = None,
     account: str | None = None,
+    accounts: str | None = None,
     backfill_limit: int | None = None,
     max_rps: float | None = None,
     poll_interval: float | None = None,
@@ -71,6 +76,8 @@ def stripe_pipeline(
         source["base_url"] = base_url
     if account:
         source["account"] = account
+    if accounts:
+        source["accounts"] = parse_accounts(accounts)
     if max_rps is not None:
         source["max_requests_per_second"] = max_rps
     if poll_interval is not None:
@@ -85,6 +92,13 @@ def stripe_pipeline(
     if backfill_limit is not None:
         pipeline["backfill_limit"] = backfill_limit
     return pipeline
+
+
+def parse_accounts(text: str) -> str | list[str]:
+    """``self``, ``all`` or ``acct_1,acct_2`` → the source's ``accounts``."""
+    if text.strip() in ("self", "all"):
+        return text.strip()
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 async def live_calls(
@@ -123,6 +137,7 @@ def sync_command(
     pipeline_name: PipelineName = "default",
     streams: Streams = None,
     account: Account = None,
+    accounts: Accounts = None,
     backfill_limit: Annotated[int | None, typer.Option("--backfill-limit", min=1)] = None,
     time_limit: TimeLimit = None,
     state_limit: Annotated[int | None, typer.Option("--state-limit", min=1)] = None,
@@ -148,6 +163,7 @@ def sync_command(
             pipeline_name=pipeline_name,
             streams=streams,
             account=account,
+            accounts=accounts,
             backfill_limit=backfill_limit,
             max_rps=max_rps,
             poll_interval=poll_interval,

@@ -11,7 +11,15 @@ import typer
 
 from stripe_sync.cli import exit_codes
 from stripe_sync.cli.running import run_command
-from stripe_sync.cli.sync_command import ApiKey, BaseUrl, PipelineName, Schema, To, stripe_pipeline
+from stripe_sync.cli.sync_command import (
+    Accounts,
+    ApiKey,
+    BaseUrl,
+    PipelineName,
+    Schema,
+    To,
+    stripe_pipeline,
+)
 from stripe_sync.engine.pipeline import parse_pipeline
 from stripe_sync.engine.registry import destination_state_store
 from stripe_sync.protocol.ranges import parse_time
@@ -28,6 +36,7 @@ def verify_command(
         str | None, typer.Option("--streams", help="a,b,c (default: the last run's)")
     ] = None,
     account: Annotated[str | None, typer.Option("--account", help="acct_…")] = None,
+    accounts: Accounts = None,
 ) -> None:
     """Compare what the destination holds with what the API lists, per stream and month."""
     pipeline = parse_pipeline(
@@ -39,6 +48,7 @@ def verify_command(
             pipeline_name=pipeline_name,
             streams=streams,
             account=account,
+            accounts=accounts,
         )
     )
 

@@ -30,6 +30,9 @@ def configure_catalog(
 
     Backfill: the streams without a terminal status, time-range streams bounded by the run.
     Live: every selected stream, flagged ``live`` so the source only applies changes.
+    Per account (``run.per_account``): every stream, plus ``terminal_streams`` (the account-streams
+    the source skips) and each stream's ``account_time_ranges`` (an account's incremental range,
+    where it differs from the stream's ``time_range``).
     """
     if live:
         return {"streams": [dict(stream) for stream in streams], "live": True}
@@ -41,7 +44,23 @@ def configure_catalog(
         entry = dict(stream)
         if stream.get("supports_time_range"):
             entry["time_range"] = run.time_range(stream["name"])
+            if run.per_account:
+                entry["account_time_ranges"] = _account_time_ranges(run, stream["name"])
         if backfill_limit is not None:
             entry["backfill_limit"] = backfill_limit
         configured.append(entry)
+    if run.per_account:
+        return {"streams": configured, "terminal_streams": dict(run.terminal)}
     return {"streams": configured}
+
+
+def _account_time_ranges(run: SyncRun, stream: str) -> dict[str, dict[str, Any]]:
+    """``{account: range}`` for the accounts whose ``stream`` completed in an earlier run."""
+    ranges = {}
+    for key in run.engine["streams"]:
+        account, _, name = key.rpartition("/")
+        if account and name == stream:
+            window = run.time_range(key)
+            if "gte" in window:
+                ranges[account] = window
+    return ranges

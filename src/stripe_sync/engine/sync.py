@@ -109,7 +109,7 @@ class Session:
         self.tracker = ProgressTracker(
             run_started_at=run.started_at,
             request_started_at=iso(clock()),
-            stream_keys=[s["name"] for s in streams],
+            stream_keys=run.progress_keys(),
             run_base=run.engine.get("run_progress"),
             lifetime_base=run.engine.get("lifetime"),
             stream_history=run.engine["streams"],
@@ -168,7 +168,10 @@ class Session:
         try:
             await call_setup(self.source, self.source_config, {"streams": self.streams})
             await call_setup(self.destination, self.destination_config, {"streams": self.streams})
-            self.emit("catalog", {"streams": self._display_catalog()})
+            shown: dict[str, Any] = {"streams": self._display_catalog()}
+            if self.run.per_account:
+                shown["per_account"] = True
+            self.emit("catalog", shown)
             self.progress()
             deadline = self.started + self.time_limit if self.time_limit is not None else None
             if self.run.has_more:
@@ -196,6 +199,9 @@ class Session:
     async def _phase(self, catalog: dict[str, Any], deadline: float | None) -> None:
         phase = Phase(self, catalog)
         await phase.run(deadline)
+        read_whole = phase.read_to_end and self.stop.value not in STOPPING
+        if self.run.per_account and read_whole and not catalog.get("live"):
+            self.run.accounts_listed()
 
     async def _finish(self) -> None:
         reason = self.stop.value
@@ -249,6 +255,7 @@ class Phase:
         self.failed_in_destination: set[str] = set()
         self.unknown_warned: set[str] = set()
         self.soft_stop = False
+        self.read_to_end = False  # the source's read ended by itself
 
     async def run(self, deadline: float | None) -> None:
         source_task = asyncio.create_task(self._pump_source())
@@ -306,6 +313,8 @@ class Phase:
                     if not await self._from_source(batch):
                         break
                     s.maybe_progress()
+                else:
+                    self.read_to_end = True
         except asyncio.CancelledError:
             pass
         except Exception as exc:
@@ -423,6 +432,8 @@ class Phase:
             if key in self.started:
                 s.log("warn", f"duplicate started: {key}")
             self.started.add(key)
+            if s.run.per_account and payload.get("account"):
+                s.run.account_stream_started(key)
             s.tracker.stream_status(key, payload)
             s.progress()
         elif status == "range_complete":
@@ -559,7 +570,8 @@ async def sync(
     if state is None and state_store is not None:
         state = await state_store.load(parsed.name)
     coerced = coerce_sync_state(state)
-    streams = select_streams(await source.discover(source_config), parsed.streams)
+    discovered = await source.discover(source_config)
+    streams = select_streams(discovered, parsed.streams)
     run = SyncRun.begin(
         coerced,
         pipeline=parsed.name,
@@ -568,6 +580,7 @@ async def sync(
         sync_run_id=sync_run_id,
         fresh=fresh,
         live=live,
+        per_account=bool(discovered.get("per_account")),
     )
     abort = abort or asyncio.Event()
     session = Session(

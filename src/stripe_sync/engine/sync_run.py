@@ -3,6 +3,12 @@
 A run freezes ``started_at`` when it begins; continuing it keeps that bound, so a backfill never
 chases a moving target. Terminal statuses, range completions and source states are applied here;
 the fence that delays them until the destination confirmed the records lives in ``sync``.
+
+A source that syncs several accounts says so in its catalog (``per_account``): its progress and
+state keys are ``"<account>/<stream>"``, which the engine learns as the source starts them
+(``engine.accounts.started``); such a run has more to do until a call read the source to its end
+(``engine.accounts.listed``: every account listed, every account-stream started or finished) and
+every started key is terminal. See docs/design.md, "Accounts".
 """
 
 from __future__ import annotations
@@ -21,13 +27,18 @@ def stream_key(stream: str, account: str | None = None) -> str:
 class SyncRun:
     """The engine section of a SyncState for one call, plus the source section it advances."""
 
-    def __init__(self, state: dict[str, Any], selected: list[str]) -> None:
+    def __init__(
+        self, state: dict[str, Any], selected: list[str], per_account: bool = False
+    ) -> None:
         self.state = state
         self.selected = selected
+        self.per_account = per_account
         self.engine: dict[str, Any] = state["engine"]
         self.engine.setdefault("terminal_streams", {})
         self.engine.setdefault("streams", {})
         self.engine.setdefault("lifetime", {})
+        if per_account:
+            self.engine.setdefault("accounts", {"listed": False, "started": []})
         self.is_new = False
 
     @classmethod
@@ -41,9 +52,10 @@ class SyncRun:
         sync_run_id: str | None,
         fresh: bool,
         live: bool,
+        per_account: bool = False,
     ) -> SyncRun:
         """Continue the run in ``state`` when it has more to do (or is named), else start one."""
-        run = cls(state, selected)
+        run = cls(state, selected, per_account)
         engine = run.engine
         engine["pipeline"] = pipeline
         current = engine.get("sync_run_id")
@@ -64,6 +76,8 @@ class SyncRun:
         self.engine["started_at"] = now
         self.engine["terminal_streams"] = {}
         self.engine["run_progress"] = None
+        if self.per_account:
+            self.engine["accounts"] = {"listed": False, "started": []}
         self.is_new = True
 
     @property
@@ -78,10 +92,34 @@ class SyncRun:
 
     @property
     def has_more(self) -> bool:
+        if self.per_account:
+            accounts = self.engine["accounts"]
+            started = accounts["started"]
+            return not accounts["listed"] or any(key not in self.terminal for key in started)
         return any(name not in self.terminal for name in self.selected)
 
     def pending_streams(self) -> list[str]:
+        """Streams a backfill call configures; per account every one (the source skips the
+        account-streams in ``terminal_streams``)."""
+        if self.per_account:
+            return list(self.selected)
         return [name for name in self.selected if name not in self.terminal]
+
+    def progress_keys(self) -> list[str]:
+        """The keys progress shows from the start of a call."""
+        if self.per_account:
+            return list(self.engine["accounts"]["started"])
+        return list(self.selected)
+
+    def account_stream_started(self, key: str) -> None:
+        """A per-account key the source started: it now counts like a configured stream."""
+        started: list[str] = self.engine["accounts"]["started"]
+        if key not in started:
+            started.append(key)
+
+    def accounts_listed(self) -> None:
+        """A call read a per-account source to its end: no account is left to be listed."""
+        self.engine["accounts"]["listed"] = True
 
     def time_range(self, stream: str) -> dict[str, Any]:
         """``{gte?, lt: started_at}``; ``gte`` is the start of the last run that completed it."""

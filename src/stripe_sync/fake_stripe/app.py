@@ -7,6 +7,8 @@ at most one injected fault, the restricted key's permissions (403), streams the 
 ``Request-Id``; errors carry Stripe's error body. ``GET /_fake/stats`` reports what was observed.
 Writes (``POST``/``DELETE``) go to :mod:`.mutations`, which records events; ``/v1/events`` is
 served by :mod:`.event_log`, and each event is posted to the webhook URL when one is configured.
+Connected accounts (``Stripe-Account``) each have their own data, share the platform's limits, and
+answer 403 ``account_invalid`` once revoked (:meth:`FakeStripeApi.revoke`).
 """
 
 from __future__ import annotations
@@ -42,13 +44,21 @@ RESET = Response(0, reset=True)
 
 
 class FakeStripeApi:
-    """Answers requests for the accounts it holds (today: the platform account)."""
+    """Answers requests for the platform account and its connected accounts."""
 
     def __init__(self, catalog: StripeCatalog, config: FakeStripeConfig) -> None:
         self.config = config
         platform_id = IdCodec("acct", derive_key(config.seed, "platform")).encode(0)
-        self.platform = AccountData(catalog, config, platform_id)
+        self.platform = AccountData(catalog, config.platform_config(), platform_id)
         self.accounts = {platform_id: self.platform}
+        listed = self.platform.streams["accounts"]
+        self.connected = [listed.object_id(index) for index in range(config.connected_accounts)]
+        """Connected account ids, newest first (the order of ``GET /v1/accounts``)."""
+        for index, account_id in enumerate(self.connected):
+            self.accounts[account_id] = AccountData(
+                catalog, config.connected_config(index), account_id
+            )
+        self.revoked: set[str] = set(self.connected[len(self.connected) - config.denied_accounts :])
         self.webhooks = (
             WebhookSender(config.webhook_url, config.webhook_secret or "")
             if config.webhook_url
@@ -83,6 +93,10 @@ class FakeStripeApi:
         response = await self._answer(request, route, endpoint)
         self.stats.answered(endpoint, "reset" if response.reset else str(response.status))
         return response
+
+    def revoke(self, account_id: str) -> None:
+        """The connected account revokes the platform's access: its requests get 403 from now on."""
+        self.revoked.add(account_id)
 
     def stats_snapshot(self) -> dict[str, Any]:
         snapshot = self.stats.snapshot(self._admission.peak_in_flight)
@@ -136,7 +150,7 @@ class FakeStripeApi:
         if wanted is None:
             return self.platform
         account = self.accounts.get(wanted)
-        if account is None:
+        if account is None or wanted in self.revoked:
             raise errors.no_account_access(key, wanted)
         return account
 

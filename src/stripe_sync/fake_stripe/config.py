@@ -8,7 +8,7 @@ settings of 0 mean "off" (no latency, no limit, no faults).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from stripe_sync.protocol.errors import ConfigError
@@ -83,6 +83,35 @@ class FakeStripeConfig:
     webhook_url: str | None = None
     """Where to post every event recorded by a mutation (signed with ``webhook_secret``)."""
     webhook_secret: str | None = None
+    connected_accounts: int = 0
+    """Connected accounts of the platform, listed by ``GET /v1/accounts``; each has its own data:
+    account ``i`` (0 = the newest) gets the platform's counts divided by ``i + 1``."""
+    denied_accounts: int = 0
+    """How many of the connected accounts (the last, smallest ones) refuse the platform (403)."""
+
+    def platform_config(self) -> FakeStripeConfig:
+        """The platform's settings: its ``accounts`` list holds the connected accounts."""
+        if not self.connected_accounts:
+            return self
+        return replace(self, objects={**self.objects, "accounts": self.connected_accounts})
+
+    def connected_config(self, index: int) -> FakeStripeConfig:
+        """The data settings of connected account ``index``: skewed sizes, no accounts of its own,
+        none of the platform's special shapes."""
+        divisor = index + 1
+        objects = {
+            name: max(1, round(count / divisor)) if count else 0
+            for name, count in self.objects.items()
+            if name != "accounts"
+        }
+        return replace(
+            self,
+            objects=objects,
+            same_second=(),
+            list_sizes=(),
+            connected_accounts=0,
+            denied_accounts=0,
+        )
 
     def count_for(self, stream: str) -> int | None:
         """The configured count of ``stream``, or None to use the stream kind's default."""
@@ -124,6 +153,17 @@ def parse_restricted_key(text: str) -> tuple[str, frozenset[str]]:
     if not key.startswith("rk_") or not rule.startswith("deny="):
         raise ConfigError(f"--restricted-key: expected rk_...:deny=STREAM,..., got {text!r}")
     return key, frozenset(_items(rule.removeprefix("deny=")))
+
+
+def parse_connected_accounts(text: str) -> tuple[int, int]:
+    """``50`` or ``50:deny=3`` → connected accounts and how many of them refuse access."""
+    count, _, rule = text.partition(":")
+    denied = rule.removeprefix("deny=") if rule.startswith("deny=") else None
+    if not count.strip().isdigit() or (rule and (denied is None or not denied.isdigit())):
+        raise ConfigError(f"--connected-accounts: expected N[:deny=K], got {text!r}")
+    if denied is not None and int(denied) > int(count):
+        raise ConfigError(f"--connected-accounts: K must not exceed N, got {text!r}")
+    return int(count), int(denied or 0)
 
 
 def parse_burst(text: str) -> Burst429:

@@ -5,6 +5,10 @@ bounded by the last run's ``started_at`` for time-range streams so objects creat
 not count as missing; the destination side reads live (not deleted) rows of the same account in
 the same window. Per stream the report has counts, counts per ``created`` month where they differ,
 missing and extra ids, and a sampled comparison of whole objects.
+
+With connected accounts (``accounts`` in the source config, or streams named by their
+``"<account>/<stream>"`` keys) each account-stream is compared on its own, against the rows of
+that account; an account the API refuses is reported as not verified.
 """
 
 from __future__ import annotations
@@ -80,6 +84,8 @@ class StreamReport:
 
 @dataclass
 class _ApiSide:
+    stream: str
+    account: str | None = None
     created: dict[str, int | None] = field(default_factory=dict)
     sample: dict[str, dict[str, Any]] = field(default_factory=dict)
     seen: int = 0
@@ -101,7 +107,16 @@ async def _read_api(
         if entry["supports_time_range"]:
             entry["time_range"] = {"lt": format_time(lt)}
         configured.append(entry)
-    sides = {name: _ApiSide() for name in streams}
+    per_account = source_config.get("accounts", "self") != "self"
+    sides = {} if per_account else {name: _ApiSide(name) for name in streams}
+
+    def side_of(payload: dict[str, Any]) -> _ApiSide:
+        account = payload.get("account")
+        key = f"{account}/{payload['stream']}" if account else payload["stream"]
+        if key not in sides:
+            sides[key] = _ApiSide(payload["stream"], account, account_id=account or "")
+        return sides[key]
+
     source = StripeSource()
     # the lists alone: no events applied on top of them
     config = {**source_config, "catch_up_events": False}
@@ -109,7 +124,7 @@ async def _read_api(
         kind = message["type"]
         if kind == "record":
             record = message["record"]
-            side = sides[record["stream"]]
+            side = side_of(record)
             data = record["data"]
             side.account_id = data.pop("_account_id", side.account_id)
             definition = catalog.stream(record["stream"])
@@ -126,9 +141,15 @@ async def _read_api(
             "skipped",
         ):
             status = message["stream_status"]
-            sides[status["stream"]].failure = f"{status['status']}: {status.get('reason')}"
+            side_of(status).failure = f"{status['status']}: {status.get('reason')}"
+        elif kind == "stream_status" and message["stream_status"]["status"] == "started":
+            side_of(message["stream_status"])
         elif kind == "error" and message["error"]["level"] == "global":
             raise VerifyError(message["error"]["message"])
+        elif kind == "error" and message["error"]["level"] == "account":
+            error = message["error"]
+            refused = _ApiSide("*", error.get("account"), failure=f"account: {error['message']}")
+            sides[f"{error.get('account')}/*"] = refused
     return sides
 
 
@@ -165,26 +186,34 @@ async def verify(
     seed: int = 0,
 ) -> list[StreamReport]:
     """Compare ``streams`` in the destination with the API for objects created before ``lt``."""
+    keys = list(streams)
+    accounts = sorted({key.rpartition("/")[0] for key in keys} - {""})
+    if accounts:  # "<account>/<stream>" keys: read just those accounts
+        source_config = {**source_config, "accounts": accounts, "account": None}
     parsed = StripeSourceConfig.model_validate(source_config)
     catalog = load_catalog(parsed.spec_path)
-    names = [catalog.stream(name).name for name in streams]
+    names = list(dict.fromkeys(catalog.stream(key.rpartition("/")[2]).name for key in keys))
     sides = await _read_api(source_config, catalog, names, lt, random.Random(seed))
+    if accounts:
+        wanted = set(keys)
+        sides = {k: v for k, v in sides.items() if k in wanted or k.endswith("/*")}
     reader = DestinationReader(DestinationConfig.model_validate(destination_config))
-    account = next((side.account_id for side in sides.values() if side.account_id), None)
+    own = next((side.account_id for side in sides.values() if side.account_id), None)
     reports = []
-    for name in names:
-        api = sides[name]
+    for key, api in sides.items():
+        name = api.stream
+        account = api.account or own
         if api.failure is not None:
-            reports.append(StreamReport(name, error=api.failure))
+            reports.append(StreamReport(key, error=api.failure))
             continue
         definition = catalog.stream(name)
         window = lt if definition.supports_time_range else None
         rows = await reader.rows(name, account, definition.created_field, window)
         if not rows.table_exists:
             reports.append(
-                StreamReport(name, api_count=len(api.created), error="no table in the destination")
+                StreamReport(key, api_count=len(api.created), error="no table in the destination")
             )
             continue
         raw = await reader.raw_objects(name, account, list(api.sample))
-        reports.append(_compare(name, api, rows.created, raw))
+        reports.append(_compare(key, api, rows.created, raw))
     return reports

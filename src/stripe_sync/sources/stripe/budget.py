@@ -2,7 +2,10 @@
 
 Requests are granted at most ``rate`` per second for the account (a token bucket with a small
 burst) and at most ``endpoint_rate`` per second per endpoint, round-robin between the streams that
-are waiting, so a big stream cannot starve small ones. On a 429 the account rate is halved (and
+are waiting, so a big stream cannot starve small ones. Streams belong to a group (a connected
+account; one group for a single account): the round-robin goes over the groups first, then over
+the streams of a group, so every account with work waiting gets an equal share whatever the number
+of its streams. On a 429 the account rate is halved (and
 ``Retry-After`` honoured); after a quiet period it climbs back by a tenth per second, up to the
 configured rate. A rate of 0 means unlimited.
 """
@@ -67,7 +70,7 @@ class RequestBudget:
         now = clock()
         self.account = _Bucket(rate, self._burst(rate), 1.0, now) if rate > 0 else None
         self.endpoints: dict[str, _Bucket] = {}
-        self.streams: OrderedDict[str, _Queue] = OrderedDict()
+        self.groups: OrderedDict[str, OrderedDict[str, _Queue]] = OrderedDict()
         self.paused_until = 0.0
         self.last_limited = -1e9
         self.last_recover = now
@@ -84,20 +87,22 @@ class RequestBudget:
         """The rate in force now (0 = unlimited)."""
         return round(self.account.rate, 2) if self.account else 0.0
 
-    async def acquire(self, stream: str, endpoint: str) -> None:
-        """Wait until a request of ``stream`` to ``endpoint`` may be sent."""
+    async def acquire(self, stream: str, endpoint: str, group: str = "") -> None:
+        """Wait until a request of ``stream`` (of ``group``) to ``endpoint`` may be sent."""
         if self.account is None and self.endpoint_rate <= 0:
             return
         loop = asyncio.get_running_loop()
         waiter = _Waiter(endpoint, loop.create_future())
-        self.streams.setdefault(stream, _Queue()).waiters.append(waiter)
+        streams = self.groups.setdefault(group, OrderedDict())
+        streams.setdefault(stream, _Queue()).waiters.append(waiter)
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = loop.create_task(self._dispatch())
         self._wakeup.set()
         try:
             await waiter.future
         except asyncio.CancelledError:
-            queue = self.streams.get(stream)
+            waiting = self.groups.get(group)
+            queue = waiting.get(stream) if waiting is not None else None
             if queue is not None and waiter in queue.waiters:
                 queue.waiters.remove(waiter)
             raise
@@ -135,27 +140,29 @@ class RequestBudget:
             bucket = self.endpoints[endpoint] = _Bucket(self.endpoint_rate, burst, 1.0, now)
         return bucket
 
-    def _next_grant(self, now: float) -> tuple[float, str | None]:
-        """Seconds until the next waiter may go, and its stream (round-robin order)."""
-        best_wait, best_stream = float("inf"), None
+    def _next_grant(self, now: float) -> tuple[float, tuple[str, str] | None]:
+        """Seconds until the next waiter may go, and its (group, stream), in round-robin order."""
+        best_wait: float = float("inf")
+        best: tuple[str, str] | None = None
         account_wait = max(self.paused_until - now, 0.0)
         if self.account is not None:
             account_wait = max(account_wait, self.account.wait_time(now))
-        for stream, queue in self.streams.items():
-            if not queue.waiters:
-                continue
-            bucket = self._endpoint(queue.waiters[0].endpoint, now)
-            wait = max(account_wait, bucket.wait_time(now) if bucket else 0.0)
-            if wait < best_wait:
-                best_wait, best_stream = wait, stream
-        return best_wait, best_stream
+        for group, streams in self.groups.items():
+            for stream, queue in streams.items():
+                if not queue.waiters:
+                    continue
+                bucket = self._endpoint(queue.waiters[0].endpoint, now)
+                wait = max(account_wait, bucket.wait_time(now) if bucket else 0.0)
+                if wait < best_wait:
+                    best_wait, best = wait, (group, stream)
+        return best_wait, best
 
     async def _dispatch(self) -> None:
         while True:
             now = self.clock()
             self._recover(now)
-            wait, stream = self._next_grant(now)
-            if stream is None:
+            wait, chosen = self._next_grant(now)
+            if chosen is None:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
@@ -164,9 +171,11 @@ class RequestBudget:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=wait)
                 continue
-            queue = self.streams[stream]
-            waiter = queue.waiters.popleft()
-            self.streams.move_to_end(stream)
+            group, stream = chosen
+            streams = self.groups[group]
+            waiter = streams[stream].waiters.popleft()
+            streams.move_to_end(stream)
+            self.groups.move_to_end(group)
             if waiter.future.done():
                 continue
             if self.account is not None:

@@ -5,11 +5,14 @@ the pinned ``Stripe-Version`` and (for a connected account) ``Stripe-Account``, 
 429s, 5xx, 409 with ``Stripe-Should-Retry``, timeouts, dropped connections and garbage answers are
 retried with capped, jittered exponential back-off (each retry goes through the budget again);
 everything else raises a typed :mod:`.errors` exception. Counters per stream feed ``source_stats``.
+:meth:`StripeClient.for_account` gives a connected account its own client over the same
+connections and budget (the account is the budget's fairness group).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import random
 import re
 import time
@@ -23,6 +26,7 @@ import orjson
 
 from stripe_sync.sources.stripe.budget import RequestBudget
 from stripe_sync.sources.stripe.errors import (
+    AccountAccessRevoked,
     AuthenticationFailed,
     NotAvailable,
     PermissionDenied,
@@ -125,6 +129,19 @@ class StripeClient:
         self.max_retries = max_retries
         self.stats = RequestStats()
         self.log_retry: Any = None
+        self.account = account or ""
+        self._headers: dict[str, str] | None = None
+
+    def for_account(self, account: str) -> StripeClient:
+        """A client for connected ``account`` sharing this one's connections and budget.
+
+        It has its own counters; closing the original closes its connections too.
+        """
+        clone = copy.copy(self)
+        clone.stats = RequestStats()
+        clone.account = account
+        clone._headers = {"Stripe-Account": account}
+        return clone
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -139,7 +156,7 @@ class StripeClient:
     ) -> StripeResponse:
         """GET ``path``; ``endpoint`` (default ``path``) names the per-endpoint rate bucket."""
         for attempt in range(self.max_retries + 1):
-            await self.budget.acquire(stream, endpoint or path)
+            await self.budget.acquire(stream, endpoint or path, self.account)
             self.stats.requests[stream] += 1
             try:
                 return await self._once(path, params)
@@ -158,7 +175,7 @@ class StripeClient:
 
     async def _once(self, path: str, params: dict[str, Any] | None) -> StripeResponse:
         try:
-            response = await self.http.get(path, params=params)
+            response = await self.http.get(path, params=params, headers=self._headers)
         except httpx.TimeoutException:
             raise _Retry("request timed out") from None
         except httpx.TransportError as exc:
@@ -186,6 +203,8 @@ class StripeClient:
         kwargs: dict[str, Any] = {"http_status": status, "request_id": request_id, "code": code}
         if status == 401:
             raise AuthenticationFailed(f"Stripe refused the API key: {message}", **kwargs)
+        if status == 403 and code == "account_invalid":
+            raise AccountAccessRevoked(message, **kwargs)
         if is_not_available(status, message):
             raise NotAvailable(message, **kwargs)
         if status == 403:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 DEFAULT_BASE_URL = "https://api.stripe.com"
 TEST_KEY_RPS = 10.0
@@ -28,7 +28,11 @@ class StripeSourceConfig(BaseModel):
         default=None, description="derive the catalog from this OpenAPI spec"
     )
     account: str | None = Field(default=None, description="connected account to sync (acct_…)")
-    accounts: Literal["self", "all"] | list[str] = Field(default="self")
+    accounts: Literal["self", "all"] | list[str] = Field(
+        default="self",
+        description="self: the key's account (or `account`); all: every connected account "
+        "(GET /v1/accounts); or a list of connected account ids (acct_…)",
+    )
     max_requests_per_second: float | None = Field(
         default=None,
         ge=0,
@@ -61,6 +65,21 @@ class StripeSourceConfig(BaseModel):
         if not key.startswith(("sk_", "rk_")):
             raise ValueError("must be a secret (sk_…) or restricted (rk_…) key")
         return value
+
+    @field_validator("accounts")
+    @classmethod
+    def _account_ids(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            bad = [item for item in value if not item.startswith("acct_")]
+            if bad or not value:
+                raise ValueError(f"expected connected account ids (acct_…), got {bad or value}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_name_accounts(self) -> StripeSourceConfig:
+        if self.account and self.accounts != "self":
+            raise ValueError("give either `account` or `accounts`, not both")
+        return self
 
     @field_validator("base_url")
     @classmethod

@@ -56,6 +56,12 @@ class PermissionDenied(StripeError):
         return match.group(1) if match else None
 
 
+class AccountAccessRevoked(StripeError):
+    """403 ``account_invalid``: the platform may no longer act for the connected account."""
+
+    failure_type = "permission_error"
+
+
 class NotAvailable(StripeError):
     """The endpoint is not enabled for this account (a 400 or an unknown URL): skip the stream."""
 

@@ -6,6 +6,16 @@ the strategy its capabilities allow, all sharing one request budget, while the e
 changes beside them (:mod:`.changes`). Every stream ends with exactly one terminal status; failures
 become protocol errors of the right level. A live read (``catalog["live"]``) only applies changes:
 polled events and pushed ones (``input``).
+
+**Connected accounts** (``accounts: "all"`` or a list of ids): the accounts are listed (``GET
+/v1/accounts``, paged) or taken from the list, and each is read with its own client
+(``Stripe-Account``) over the shared connections and budget, whose fairness groups are the
+accounts. Every message about an account's data carries ``account``; its states are the saved
+ones under ``"<account>/<stream>"``; the configured catalog's ``terminal_streams`` names the
+account-streams this run already finished (skipped here). ``max_concurrent_streams`` bounds the
+account-streams running at once, taken account by account so that small accounts finish early.
+An account whose access is refused (401, 403 ``account_invalid``) gets one ``account``-level
+error, its running streams fail and its other streams are not started; the others go on.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from stripe_sync.protocol.batching import Batch, MessageQueue, flatten
@@ -26,6 +37,7 @@ from stripe_sync.sources.stripe.changes import Changes
 from stripe_sync.sources.stripe.client import StripeClient
 from stripe_sync.sources.stripe.config import StripeSourceConfig
 from stripe_sync.sources.stripe.errors import (
+    AccountAccessRevoked,
     AuthenticationFailed,
     NotAvailable,
     PermissionDenied,
@@ -51,7 +63,9 @@ def make_client(config: StripeSourceConfig, catalog: StripeCatalog) -> StripeCli
     )
 
 
-def error_message(exc: StripeError, stream: str | None, level: str) -> dict[str, Any]:
+def error_message(
+    exc: StripeError, stream: str | None, level: str, account: str | None = None
+) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "level": level,
         "failure_type": exc.failure_type,
@@ -62,6 +76,10 @@ def error_message(exc: StripeError, stream: str | None, level: str) -> dict[str,
             payload[key] = getattr(exc, key)
     if stream is not None:
         payload["stream"] = stream
+    if account is not None:
+        payload["account"] = account
+    if isinstance(exc, AccountAccessRevoked):
+        payload["hint"] = "the account revoked the platform's access; reconnect it or leave it out"
     if isinstance(exc, PermissionDenied):
         permission = exc.permission
         payload["hint"] = (
@@ -96,7 +114,10 @@ class StripeSource:
 
     async def discover(self, config: Config) -> dict[str, Any]:
         parsed = StripeSourceConfig.model_validate(config)
-        return {"streams": load_catalog(parsed.spec_path).protocol_streams()}
+        catalog: dict[str, Any] = {"streams": load_catalog(parsed.spec_path).protocol_streams()}
+        if parsed.accounts != "self":
+            catalog["per_account"] = True  # progress and state keys are "<account>/<stream>"
+        return catalog
 
     def read(
         self,
@@ -130,6 +151,26 @@ class StripeSource:
                 await task
             await client.aclose()
             await client.budget.close()
+
+
+@dataclass
+class _Account:
+    """The account a stream reads: its client, the id for ``_account_id``, the backfill's lower
+    bound, and (for a connected account of a multi-account read) the ``account`` of messages."""
+
+    client: StripeClient
+    account_id: str
+    lower_bound: int
+    connected: str | None = None
+    revoked: bool = False
+
+    def key(self, stream: str) -> str:
+        return f"{self.connected}/{stream}" if self.connected else stream
+
+
+def is_account_refusal(exc: StripeError) -> bool:
+    """A connected account's requests refused as a whole (revoked access or a refused key)."""
+    return isinstance(exc, AccountAccessRevoked | AuthenticationFailed)
 
 
 class _Read:
@@ -178,6 +219,10 @@ class _Read:
 
     async def _run(self) -> None:
         streams = self.configured.get("streams") or []
+        self.global_failure = asyncio.Event()
+        if self.config.accounts != "self":
+            await self._run_accounts(streams)
+            return
         try:
             response = await self.client.get("/v1/account", stream="_account")
         except StripeError as exc:
@@ -209,12 +254,9 @@ class _Read:
         lane = await changes.join_backfill()
         self.reset_streams = changes.reset_streams
         limiter = asyncio.Semaphore(self.config.max_concurrent_streams)
-        self.global_failure = asyncio.Event()
         backfilled = asyncio.Event()
-        tasks = [
-            asyncio.create_task(self._stream(entry, account_id, lower_bound, limiter))
-            for entry in streams
-        ]
+        target = _Account(self.client, account_id, lower_bound)
+        tasks = [asyncio.create_task(self._stream(entry, target, limiter)) for entry in streams]
         following = [asyncio.create_task(changes.follow(lane, backfilled))] if lane else []
         try:
             await asyncio.gather(*tasks)
@@ -226,6 +268,81 @@ class _Read:
                 task.cancel()
             await asyncio.gather(*tasks, *following, return_exceptions=True)
 
+    async def _run_accounts(self, streams: list[dict[str, Any]]) -> None:
+        """A multi-account read: every connected account's streams under one concurrency limit."""
+        if self.configured.get("live"):
+            await self._log("warn", "live changes of connected accounts are not followed yet")
+            return
+        try:
+            accounts = await self._connected_accounts()
+        except StripeError as exc:
+            await self.out.put({"type": "error", "error": error_message(exc, None, "global")})
+            return
+        finally:
+            stats = self.client.stats.take("_accounts")
+            await self.out.put({"type": "source_stats", "source_stats": stats})
+        finished = set(self.configured.get("terminal_streams") or {})
+        limiter = asyncio.Semaphore(self.config.max_concurrent_streams)
+        tasks = [
+            asyncio.create_task(self._connected(account, streams, finished, limiter))
+            for account in accounts
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _connected_accounts(self) -> list[str]:
+        """The configured account ids, or every connected account (``GET /v1/accounts``)."""
+        if isinstance(self.config.accounts, list):
+            return list(dict.fromkeys(self.config.accounts))
+        ids: list[str] = []
+        params: dict[str, Any] = {"limit": 100}
+        while True:
+            body = (await self.client.get("/v1/accounts", params, stream="_accounts")).body
+            data = body.get("data") or []
+            ids.extend(str(item["id"]) for item in data)
+            if not body.get("has_more") or not data:
+                return list(dict.fromkeys(ids))
+            params = {"limit": 100, "starting_after": data[-1]["id"]}
+
+    async def _connected(
+        self,
+        account: str,
+        streams: list[dict[str, Any]],
+        finished: set[str],
+        limiter: asyncio.Semaphore,
+    ) -> None:
+        """One connected account: its lookup (creation time), then its unfinished streams."""
+        entries = [entry for entry in streams if f"{account}/{entry['name']}" not in finished]
+        if not entries:
+            return
+        client = self.client.for_account(account)
+        client.log_retry = self._log_retry
+        try:
+            body = (await client.get("/v1/account", stream="_account")).body
+        except StripeError as exc:
+            await self.out.put(
+                {"type": "error", "error": error_message(exc, None, "account", account)}
+            )
+            return
+        finally:
+            stats = {"account": account, **client.stats.take("_account")}
+            await self.out.put({"type": "source_stats", "source_stats": stats})
+        lower_bound = self.config.start or int(body.get("created") or 0)
+        target = _Account(client, account, lower_bound, connected=account)
+        await asyncio.gather(*(self._stream(entry, target, limiter) for entry in entries))
+
+    async def _account_refused(self, target: _Account, exc: StripeError) -> None:
+        """Report a connected account's refusal once; its streams stop."""
+        if target.revoked:
+            return
+        target.revoked = True
+        payload = error_message(exc, None, "account", target.connected)
+        await self.out.put({"type": "error", "error": payload})
+
     async def _report(self, exc: StripeError, level: str) -> None:
         await self.out.put({"type": "error", "error": error_message(exc, None, level)})
 
@@ -233,11 +350,7 @@ class _Read:
         await self.out.put({"type": "log", "log": {"level": level, "message": message}})
 
     async def _stream(
-        self,
-        entry: dict[str, Any],
-        account_id: str,
-        lower_bound: int,
-        limiter: asyncio.Semaphore,
+        self, entry: dict[str, Any], target: _Account, limiter: asyncio.Semaphore
     ) -> None:
         name = entry["name"]
         try:
@@ -246,44 +359,64 @@ class _Read:
             await self._log("warn", f"{name}: not a Stripe stream; skipped")
             return
         async with limiter:
-            if self.global_failure.is_set():
+            if self.global_failure.is_set() or target.revoked:
                 return
-            context = StreamContext(definition, self.client, account_id, self.out, self.share_rps)
-            self.running.add(name)
+            context = StreamContext(
+                definition,
+                target.client,
+                target.account_id,
+                self.out,
+                self.share_rps,
+                account=target.connected,
+            )
+            key = target.key(name)
+            self.running.add(key)
             started = time.monotonic()
             try:
-                await self._sync_stream(context, entry, lower_bound)
-            except AuthenticationFailed as exc:
-                self.global_failure.set()
-                await self.out.put({"type": "error", "error": error_message(exc, name, "global")})
-                await context.emit_status("failed", reason=str(exc))
-                return
-            except NotAvailable as exc:
-                await self._log("info", f"{name}: skipped: {exc}")
-                await context.emit_status("skipped", reason=str(exc))
-                return
+                await self._sync_stream(context, entry, target.lower_bound)
             except StripeError as exc:
-                await self.out.put({"type": "error", "error": error_message(exc, name, "stream")})
-                await context.emit_status("failed", reason=str(exc))
+                await self._stream_stopped(context, target, exc)
                 return
             finally:
-                self.running.discard(name)
+                self.running.discard(key)
                 await context.emit_stats()
             seconds = time.monotonic() - started
             await self._log(
                 "info",
-                f"{name}: {context.record_count} records in {seconds:.1f} s",
+                f"{key}: {context.record_count} records in {seconds:.1f} s",
             )
             await context.emit_status("complete")
+
+    async def _stream_stopped(
+        self, context: StreamContext, target: _Account, exc: StripeError
+    ) -> None:
+        """The terminal status (and error) of a stream stopped by ``exc``."""
+        name = context.name
+        if target.connected and is_account_refusal(exc):
+            await self._account_refused(target, exc)
+            await context.emit_status("failed", reason=str(exc))
+        elif isinstance(exc, AuthenticationFailed):
+            self.global_failure.set()
+            await self.out.put({"type": "error", "error": error_message(exc, name, "global")})
+            await context.emit_status("failed", reason=str(exc))
+        elif isinstance(exc, NotAvailable):
+            await self._log("info", f"{target.key(name)}: skipped: {exc}")
+            await context.emit_status("skipped", reason=str(exc))
+        else:
+            payload = error_message(exc, name, "stream", target.connected)
+            await self.out.put({"type": "error", "error": payload})
+            await context.emit_status("failed", reason=str(exc))
 
     async def _sync_stream(
         self, context: StreamContext, entry: dict[str, Any], lower_bound: int
     ) -> None:
         definition = context.stream
+        account = context.account
+        key = f"{account}/{definition.name}" if account else definition.name
         reset = definition.name in self.reset_streams  # from the beginning, whatever was saved
-        saved = None if reset else self.saved.get(definition.name)
+        saved = None if reset else self.saved.get(key)
         limit = entry.get("backfill_limit")
-        window = entry.get("time_range")
+        window = (entry.get("account_time_ranges") or {}).get(account) or entry.get("time_range")
         if reset and window:
             window = {"lt": window["lt"]}
         started: dict[str, Any] = {}

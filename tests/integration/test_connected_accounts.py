@@ -1,0 +1,184 @@
+"""Connected accounts: one pipeline syncs every connected account of a platform.
+
+Against the fake's connected accounts (separate data per ``Stripe-Account``, skewed sizes, the
+platform's limits shared): everything arrives per account and ``verify`` agrees per account, the
+shared budget is respected, an account that revokes access mid-sync fails alone, continuation
+calls skip finished account-streams, and accounts added to the list are picked up by the next run.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from typing import Any
+
+from tests.support.engine import of_type, run_sync
+from tests.support.stripe import fake_stripe, stripe_pipeline
+
+from stripe_sync.engine.sync import sync
+from stripe_sync.protocol.ranges import parse_time
+from stripe_sync.reconcile.verify import verify
+
+STREAMS = ["customers", "charges", "products"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "stripe_sync.cli.main", *args, "--no-progress"]
+    if args[0] == "verify":
+        command.pop()
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def sqlite_target(path: Any) -> dict[str, Any]:
+    return {"type": "sqlite", "config": {"url": f"sqlite:///{path}"}}
+
+
+def rows_by_account(path: Any, table: str) -> dict[str, int]:
+    with sqlite3.connect(path) as connection:
+        query = f"SELECT _account_id, count(*) FROM {table} GROUP BY _account_id"
+        return dict(connection.execute(query).fetchall())
+
+
+async def test_fifty_accounts_of_skewed_sizes_sync_completely_within_the_budget(tmp_path):
+    objects = {"customers": 1500, "charges": 700, "products": 120}
+    budget = 40
+    with fake_stripe(objects, connected_accounts=50, rate_limit=100, latency_ms=5) as fake:
+        accounts = fake.api.connected
+        sizes = [len(fake.api.accounts[a].streams["customers"]) for a in accounts]
+        assert sizes[0] == 1500 and sizes[-1] == 30  # skewed: account i has 1/(i+1) of the data
+        pipeline = stripe_pipeline(
+            fake.url,
+            STREAMS,
+            destination=sqlite_target(tmp_path / "a.db"),
+            accounts="all",
+            max_requests_per_second=budget,
+            max_concurrent_streams=8,
+        )
+        messages, end = await run_sync(pipeline)
+        stats = fake.stats()
+
+        assert end["reason"] == "complete" and not end["has_more"], of_type(messages, "error")
+        terminal = end["ending_state"]["engine"]["terminal_streams"]
+        assert terminal == {f"{a}/{s}": "complete" for a in accounts for s in STREAMS}
+        assert of_type(messages, "catalog")[0]["per_account"] is True
+        progress = end["run_progress"]["streams"]
+        assert progress[f"{accounts[0]}/customers"]["account"] == accounts[0]
+        assert progress[f"{accounts[0]}/customers"]["record_count"] == 1500
+        for table in STREAMS:
+            expected = {a: len(fake.api.accounts[a].streams[table]) for a in accounts}
+            assert rows_by_account(tmp_path / "a.db", table) == expected
+        # the platform's limits were never hit, and the source kept to its budget
+        assert stats["rate_limited_total"] == 0
+        assert stats["max_accepted_per_second"] <= budget * 1.3 + 1
+
+        reports = await verify(
+            pipeline["source"]["config"],
+            pipeline["destination"]["config"],
+            list(terminal),
+            lt=parse_time(end["ending_state"]["engine"]["started_at"]),
+        )
+        assert len(reports) == 150
+        assert all(report.equal for report in reports), [r.lines() for r in reports]
+
+
+async def test_an_account_revoking_access_mid_sync_fails_alone(tmp_path):
+    objects = {"customers": 3000, "charges": 200}
+    with fake_stripe(objects, connected_accounts=4, latency_ms=5) as fake:
+        accounts = fake.api.connected
+        victim = accounts[0]
+        pipeline = stripe_pipeline(
+            fake.url,
+            ["customers", "charges"],
+            destination=sqlite_target(tmp_path / "r.db"),
+            accounts="all",
+            max_requests_per_second=20,
+        )
+        messages = []
+        async for message in sync(pipeline, progress_interval=0.1):
+            messages.append(message)
+            if message["type"] == "progress":
+                entry = message["progress"]["streams"].get(f"{victim}/customers") or {}
+                if entry.get("record_count", 0) >= 300 and victim not in fake.api.revoked:
+                    fake.api.revoke(victim)
+        end = messages[-1]["end"]
+
+    errors = of_type(messages, "error")
+    assert [(e["level"], e.get("account")) for e in errors] == [("account", victim)]
+    assert errors[0]["failure_type"] == "permission_error"
+    terminal = end["ending_state"]["engine"]["terminal_streams"]
+    assert terminal[f"{victim}/customers"] == "failed"
+    others = {k: v for k, v in terminal.items() if not k.startswith(victim)}
+    assert others == {
+        f"{a}/{s}": "complete" for a in accounts[1:] for s in ("customers", "charges")
+    }
+    assert end["reason"] == "complete" and not end["has_more"]
+    counts = rows_by_account(tmp_path / "r.db", "customers")
+    assert 300 <= counts[victim] < 3000
+    assert all(counts[a] == round(3000 / (i + 1)) for i, a in enumerate(accounts) if a != victim)
+
+
+async def test_denied_accounts_and_continuation_after_a_state_limit(tmp_path):
+    with fake_stripe({"customers": 800}, connected_accounts=6, denied_accounts=2) as fake:
+        accounts = fake.api.connected
+        pipeline = stripe_pipeline(
+            fake.url,
+            ["customers"],
+            destination=sqlite_target(tmp_path / "c.db"),
+            accounts="all",
+            max_concurrent_streams=2,
+        )
+        state = None
+        calls = []
+        for _ in range(30):
+            _, end = await run_sync(pipeline, state, state_limit=3)
+            calls.append(end)
+            state = end["ending_state"]
+            if not end["has_more"]:
+                break
+            assert end["reason"] == "state_limit"
+        lookups = fake.stats()["requests"]["GET /v1/account"]["200"]
+
+    assert len(calls) > 2 and not end["has_more"]
+    assert state["engine"]["terminal_streams"] == {
+        f"{a}/customers": "complete" for a in accounts[:4]
+    }
+    assert state["engine"]["accounts"]["listed"] is True
+    # an account whose streams all finished is not even looked up again by later calls
+    assert lookups < 4 * len(calls)
+    assert rows_by_account(tmp_path / "c.db", "customers") == {
+        account: round(800 / (index + 1)) for index, account in enumerate(accounts[:4])
+    }
+    errors = [e for call in calls for e in call["run_progress"]["errors"]]
+    assert {e["account"] for e in errors} == set(accounts[4:])
+
+
+async def test_accounts_added_to_the_list_are_picked_up_by_the_next_run(tmp_path):
+    with fake_stripe({"customers": 300}, connected_accounts=3) as fake:
+        first, second, third = fake.api.connected
+        pipeline = stripe_pipeline(fake.url, ["customers"], accounts=[first, second])
+        _, end = await run_sync(pipeline)
+        assert not end["has_more"]
+        pipeline["source"]["config"]["accounts"] = [first, second, third]
+        messages, end = await run_sync(pipeline, end["ending_state"])
+        assert not end["has_more"] and end["reason"] == "complete"
+        progress = end["run_progress"]["streams"]
+        assert progress[f"{third}/customers"]["record_count"] == 100
+        assert progress[f"{first}/customers"]["record_count"] == 0  # incremental: nothing new
+        ranges = [s for s in of_type(messages, "progress")][-1]["streams"]
+        assert "gte" in ranges[f"{first}/customers"]["total_range"]
+        assert "gte" in ranges[f"{third}/customers"]["total_range"]  # from the account's start
+
+
+def test_cli_sync_and_verify_with_accounts(tmp_path):
+    with fake_stripe({"customers": 250, "products": 30}, connected_accounts=4) as fake:
+        common = ["--api-key", "sk_test_accounts", "--base-url", fake.url]
+        common += ["--to", f"sqlite:///{tmp_path / 'cli.db'}"]
+        done = cli("sync", *common, "--accounts", "all", "--streams", "customers,products")
+        assert done.returncode == 0, done.stderr
+        checked = cli("verify", *common, "--accounts", "all")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "all 8 streams equal" in checked.stdout
+        assert f"{fake.api.connected[3]}/customers: 62 in the API" in checked.stdout
+        bad = cli("sync", *common, "--accounts", "acct_1,cus_2", "--pipeline-name", "x")
+        assert bad.returncode == 2 and "acct_" in bad.stderr
