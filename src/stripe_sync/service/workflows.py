@@ -76,7 +76,7 @@ class PipelineWorkflow:
                     workflow.continue_as_new(
                         PipelineWorkflowInput(self.pipeline_id, self.carry, self.history_limit)
                     )
-                if self.carry.paused or self.carry.error:
+                if self.parked:
                     await workflow.wait_condition(lambda: self.deleting or not self.parked)
                 elif not self.carry.set_up:
                     await self.setup()
@@ -119,9 +119,9 @@ class PipelineWorkflow:
             events=events,
             until=datetime.fromisoformat(retry_at) if retry_at else None,
         )
-        if outcome is None:
+        if outcome is None or outcome.reason == "aborted":
             self.carry.events = events + self.carry.events  # upserts are idempotent: resend
-        elif not self.park_on_error(outcome) and outcome.has_more:
+        if outcome is not None and not self.park_on_error(outcome) and outcome.has_more:
             self.carry.backfill_pending = True  # a stream was reset and must be backfilled again
 
     def take_sync_request(self) -> bool:
