@@ -70,7 +70,10 @@ async def test_fifty_accounts_of_skewed_sizes_sync_completely_within_the_budget(
             assert rows_by_account(tmp_path / "a.db", table) == expected
         # the platform's limits were never hit, and the source kept to its budget
         assert stats["rate_limited_total"] == 0
-        assert stats["max_accepted_per_second"] <= budget * 1.3 + 1
+        seconds = end["request_progress"]["elapsed_ms"] / 1000
+        assert stats["accepted_total"] <= budget * seconds * 1.05 + budget * 0.25 + 1
+        # a one-second window sees the bucket's quarter-second burst plus arrival jitter under load
+        assert stats["max_accepted_per_second"] <= budget * 1.5
 
         reports = await verify(
             pipeline["source"]["config"],
