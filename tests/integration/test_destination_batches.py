@@ -131,3 +131,15 @@ async def test_setup_creates_new_tables_and_evolves_old_ones_in_one_pass(target:
             conn.execute(create)
     with pytest.raises(DestinationError, match="not created by stripe-sync"):
         await destination.setup(target.config(), {"streams": [stream("foreign_rows")]})
+
+
+async def test_sqlite_batches_of_any_size_are_staged_whole(tmp_path) -> None:
+    """Staging goes 100 rows a statement and the rest one by one: no row lost or doubled."""
+    target = Target("sqlite", f"sqlite:///{tmp_path / 'sizes.db'}")
+    written = 0
+    for size in (1, 99, 100, 101, 250, 1000):
+        given = [record(customer(written + n)) for n in range(size)]
+        out = await target.write([*given, state("customers", size)], batch_size=1000)
+        written += size
+        assert totals(out)["inserted"] == size
+    assert target.query("SELECT count(*) FROM customers") == [(written,)]

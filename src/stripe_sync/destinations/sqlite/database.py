@@ -8,9 +8,9 @@ tables (the staging table) live in memory.
 
 Every call runs in a worker thread: the event loop keeps serving the source while SQLite works. A
 batch is one ``BEGIN IMMEDIATE`` transaction of a few statements, each of them one step: the rows
-are staged by multi-row ``INSERT … VALUES`` and counted by one query, because every step releases
-the GIL and must win it back from the event loop (a 1,000-row ``executemany`` or ``RETURNING``
-fetch waited on the busy loop a thousand times).
+are staged by multi-row ``INSERT … VALUES`` (100 rows a statement) and counted by one query,
+because every step releases the GIL and must win it back from the event loop (a 1,000-row
+``executemany`` or ``RETURNING`` fetch waited on the busy loop a thousand times).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from stripe_sync.destinations.sqlite.dialect import SQLITE
 T = TypeVar("T")
 BUSY_TIMEOUT_S = 30.0
 PAGE_SIZE = 16384  # bytes; applies to databases created by us (before WAL is switched on)
+STAGE_ROWS = 100  # rows per staging INSERT
 
 
 def open_connection(path: str) -> sqlite3.Connection:
@@ -161,12 +162,18 @@ class SqliteDatabase:
         return counts
 
     def _stage(self, stage: str, width: int, rows: list[Row]) -> None:
-        """Insert the rows into the staging table, as many per statement as SQLite allows."""
-        per_statement = max(1, self._max_parameters // width)
-        for start in range(0, len(rows), per_statement):
-            part = rows[start : start + per_statement]
-            values = list(chain.from_iterable(part))
-            self.conn.execute(_insert_values(stage, width, len(part)), values)
+        """Insert the rows into the staging table: ``STAGE_ROWS`` rows per statement, the rest
+        with ``executemany``. One statement shape per table keeps the statement cache small (a
+        prepared statement of a thousand rows holds megabytes)."""
+        per_statement = max(1, min(STAGE_ROWS, self._max_parameters // width))
+        whole = len(rows) - len(rows) % per_statement
+        if whole:
+            sql = _insert_values(stage, width, per_statement)
+            for start in range(0, whole, per_statement):
+                values = list(chain.from_iterable(rows[start : start + per_statement]))
+                self.conn.execute(sql, values)
+        if whole < len(rows):
+            self.conn.executemany(_insert_values(stage, width, 1), rows[whole:])
 
     def _written(
         self,
