@@ -124,6 +124,7 @@ def main() -> None:
             final = sync(url, folder / "resumed.db", out)
             final.wait()
             interrupted_requests = requests_served(url) - baseline_requests
+            rows_rewritten = rewritten(outputs)
             verify = subprocess.run(
                 [
                     *CLI,
@@ -146,7 +147,7 @@ def main() -> None:
     print(f"{'interrupted runs':>28}: {interrupted_requests:,} requests over {args.kills} kill -9")
     print(f"{'extra requests':>28}: {extra:,} ({extra / args.kills:.1f} per interruption)")
     print(
-        f"{'rows rewritten':>28}: {rewritten(outputs):,} ({rewritten(outputs) / args.kills:,.0f} per interruption)"
+        f"{'rows rewritten':>28}: {rows_rewritten:,} ({rows_rewritten / args.kills:,.0f} per interruption)"
     )
     print(f"{'verify':>28}: exit {verify.returncode} ({verify.stdout.strip().splitlines()[-1]})")
 
