@@ -93,6 +93,12 @@ def fake_stats(url: str) -> dict:
         return json.loads(response.read())
 
 
+def cpu_seconds() -> float:
+    """CPU time of finished child processes (the fake is still running, so this is the sync's)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(objects: dict[str, int]) -> dict[str, float]:
     fake, url = start_fake(objects)
     try:
@@ -141,6 +147,7 @@ def run(objects: dict[str, int]) -> dict[str, float]:
         "wall_over_ideal": wall / ideal,
         "requests_over_pages": requests / sum(pages.values()),
         "rate_limited": stats["rate_limited_total"],
+        "sync_cpu_s": cpu_seconds(),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
 
