@@ -28,6 +28,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.fake_stripe_throughput import start_server  # noqa: E402
+
 CLI = [sys.executable, "-m", "stripe_sync.cli.main"]
 ACCOUNT_RPS = 100
 ENDPOINT_RPS = 25
@@ -57,35 +61,8 @@ MIX = {
 
 def start_fake(objects: dict[str, int]) -> tuple[subprocess.Popen[str], str]:
     spec = ",".join(f"{name}={count}" for name, count in objects.items()) + ",*=0"
-    command = [
-        *CLI,
-        "fake-stripe",
-        "--port",
-        "0",
-        "--seed",
-        "1",
-        "--now",
-        "2026-01-01T00:00:00Z",
-        "--years",
-        "5",
-        "--objects",
-        spec,
-        "--latency-ms",
-        "250",
-        "--jitter-ms",
-        "50",
-        "--rate-limit",
-        str(ACCOUNT_RPS),
-        "--endpoint-rate-limit",
-        str(ENDPOINT_RPS),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.startswith("listening "):
-        process.kill()
-        raise SystemExit(f"fake server did not start: {line!r}")
-    return process, line.split()[1]
+    limits = ["--rate-limit", str(ACCOUNT_RPS), "--endpoint-rate-limit", str(ENDPOINT_RPS)]
+    return start_server(spec, "--latency-ms", "250", "--jitter-ms", "50", *limits)
 
 
 def fake_stats(url: str) -> dict:

@@ -30,7 +30,8 @@ KEY = "sk_test_benchmark"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def start_server(objects: str) -> tuple[subprocess.Popen[str], str]:
+def start_server(objects: str, *flags: str) -> tuple[subprocess.Popen[str], str]:
+    """Start `stripe-sync fake-stripe` with pinned data (and ``flags``); return it and its URL."""
     command = [
         str(Path(sys.executable).with_name("stripe-sync")),
         "fake-stripe",
@@ -39,6 +40,7 @@ def start_server(objects: str) -> tuple[subprocess.Popen[str], str]:
         *SEED_FLAGS,
         "--objects",
         objects,
+        *flags,
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None

@@ -23,35 +23,18 @@ import time
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.fake_stripe_throughput import start_server
+
 CLI = [sys.executable, "-m", "stripe_sync.cli.main"]
 OBJECTS = "customers=20000,charges=10000,invoices=3000,*=0"
 STREAMS = "customers,charges,invoices"
 
 
 def start_fake() -> tuple[subprocess.Popen[str], str]:
-    command = [
-        *CLI,
-        "fake-stripe",
-        "--port",
-        "0",
-        "--seed",
-        "1",
-        "--now",
-        "2026-01-01T00:00:00Z",
-        "--objects",
-        OBJECTS,
-        "--latency-ms",
-        "50",
-        "--jitter-ms",
-        "10",
-        "--rate-limit",
-        "100",
-        "--endpoint-rate-limit",
-        "25",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    return process, process.stdout.readline().split()[1]
+    latency = ["--latency-ms", "50", "--jitter-ms", "10"]
+    return start_server(OBJECTS, *latency, "--rate-limit", "100", "--endpoint-rate-limit", "25")
 
 
 def requests_served(url: str) -> int:
