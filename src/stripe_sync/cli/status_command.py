@@ -16,7 +16,7 @@ from stripe_sync.cli.running import run_command
 from stripe_sync.cli.sync_command import PipelineName, Schema, To
 from stripe_sync.destinations.config import destination_for_url
 from stripe_sync.engine.pipeline import ConnectorRef
-from stripe_sync.engine.registry import load_connector, validate_config
+from stripe_sync.engine.registry import state_store_for
 from stripe_sync.protocol.state import coerce_sync_state
 
 
@@ -55,11 +55,8 @@ def status_command(
     reference = ConnectorRef.model_validate(destination_for_url(to, schema=schema))
 
     async def main(abort: asyncio.Event) -> int:
-        destination = load_connector("destination", reference)
-        store = destination.state_store(
-            validate_config(destination, reference.config, "destination")
-        )
-        saved = await store.load(pipeline_name)
+        store = state_store_for(reference)
+        saved = await store.load(pipeline_name) if store is not None else None
         if saved is None:
             print(f"stripe-sync: no state stored for pipeline '{pipeline_name}'", file=sys.stderr)
             return exit_codes.USAGE_ERROR

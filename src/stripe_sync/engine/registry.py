@@ -112,11 +112,16 @@ def secret_fields(spec: dict[str, Any]) -> set[str]:
 
 def destination_state_store(pipeline: Pipeline) -> StateStore | None:
     """The destination's own ``_sync_state`` store, when it has one."""
-    destination = load_connector("destination", pipeline.destination)
+    return state_store_for(pipeline.destination)
+
+
+def state_store_for(destination_ref: ConnectorRef) -> StateStore | None:
+    """The ``_sync_state`` store of the destination ``destination_ref`` names, when it has one."""
+    destination = load_connector("destination", destination_ref)
     make_store = getattr(destination, "state_store", None)
     if make_store is None:
         return None
     store: StateStore = make_store(
-        validate_config(destination, pipeline.destination.config, "destination")
+        validate_config(destination, destination_ref.config, "destination")
     )
     return store
