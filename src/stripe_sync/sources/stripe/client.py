@@ -25,6 +25,8 @@ import httpx
 import orjson
 
 from stripe_sync.sources.stripe.budget import RequestBudget
+from stripe_sync.sources.stripe.catalog import StripeCatalog
+from stripe_sync.sources.stripe.config import StripeSourceConfig
 from stripe_sync.sources.stripe.errors import (
     AccountAccessRevoked,
     AuthenticationFailed,
@@ -238,4 +240,18 @@ def _error_message(response: httpx.Response) -> tuple[str, str | None]:
         return redact(text[0][:200] if text else f"HTTP {response.status_code}"), None
 
 
-__all__ = ["StripeClient", "StripeError", "StripeResponse", "redact"]
+__all__ = ["StripeClient", "StripeError", "StripeResponse", "make_client", "redact"]
+
+
+def make_client(config: StripeSourceConfig, catalog: StripeCatalog) -> StripeClient:
+    """A client with its own budget, as ``config`` asks, speaking the catalog's API version."""
+    budget = RequestBudget(config.account_rps, config.endpoint_rps)
+    return StripeClient(
+        api_key=config.api_key.get_secret_value(),
+        base_url=config.base_url,
+        api_version=config.api_version or catalog.api_version,
+        budget=budget,
+        account=config.account,
+        timeout=config.request_timeout,
+        max_retries=config.max_retries,
+    )

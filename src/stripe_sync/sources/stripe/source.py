@@ -30,11 +30,11 @@ from typing import Any
 from stripe_sync.protocol.batching import Batch, MessageQueue, flatten
 from stripe_sync.protocol.connector import Config, Message
 from stripe_sync.protocol.ranges import make_range, range_bounds
+from stripe_sync.sources.stripe.accounts import connected_accounts
 from stripe_sync.sources.stripe.backfill import TimeRangeBackfill
-from stripe_sync.sources.stripe.budget import RequestBudget
 from stripe_sync.sources.stripe.catalog import StripeCatalog, load_catalog
 from stripe_sync.sources.stripe.changes import Changes
-from stripe_sync.sources.stripe.client import StripeClient
+from stripe_sync.sources.stripe.client import StripeClient, make_client
 from stripe_sync.sources.stripe.config import StripeSourceConfig
 from stripe_sync.sources.stripe.errors import (
     AccountAccessRevoked,
@@ -48,19 +48,6 @@ from stripe_sync.sources.stripe.stream_context import StreamContext
 
 OUTPUT_QUEUE_SIZE = 2000
 _DONE: Message = {"type": "_done"}
-
-
-def make_client(config: StripeSourceConfig, catalog: StripeCatalog) -> StripeClient:
-    budget = RequestBudget(config.account_rps, config.endpoint_rps)
-    return StripeClient(
-        api_key=config.api_key.get_secret_value(),
-        base_url=config.base_url,
-        api_version=config.api_version or catalog.api_version,
-        budget=budget,
-        account=config.account,
-        timeout=config.request_timeout,
-        max_retries=config.max_retries,
-    )
 
 
 def error_message(
@@ -274,7 +261,7 @@ class _Read:
             await self._log("warn", "live changes of connected accounts are not followed yet")
             return
         try:
-            accounts = await self._connected_accounts()
+            accounts = await connected_accounts(self.config, self.client)
         except StripeError as exc:
             await self.out.put({"type": "error", "error": error_message(exc, None, "global")})
             return
@@ -293,20 +280,6 @@ class _Read:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _connected_accounts(self) -> list[str]:
-        """The configured account ids, or every connected account (``GET /v1/accounts``)."""
-        if isinstance(self.config.accounts, list):
-            return list(dict.fromkeys(self.config.accounts))
-        ids: list[str] = []
-        params: dict[str, Any] = {"limit": 100}
-        while True:
-            body = (await self.client.get("/v1/accounts", params, stream="_accounts")).body
-            data = body.get("data") or []
-            ids.extend(str(item["id"]) for item in data)
-            if not body.get("has_more") or not data:
-                return list(dict.fromkeys(ids))
-            params = {"limit": 100, "starting_after": data[-1]["id"]}
 
     async def _connected(
         self,
