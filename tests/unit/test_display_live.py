@@ -31,8 +31,9 @@ def live_state(live: dict | None = LIVE) -> DisplayState:
 
 def test_the_view_has_a_live_line_only_in_live_mode():
     assert build_view(live_state(None)).live is None
-    line = build_view(live_state()).live.line()
-    assert line == (
+    live = build_view(live_state()).live
+    assert live is not None
+    assert live.line() == (
         "live: 2.50 events/s (40 applied)  lag 1.2s  last event 2026-11-27T13:00:00Z"
         "  webhooks rejected 3"
     )

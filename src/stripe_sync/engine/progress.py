@@ -2,6 +2,7 @@
 
 The tracker is fed every message the engine sees (records on the hot path only bump integers) and
 renders ``ProgressPayload`` dicts for the run (all calls of the run) or for this request (call).
+With connected accounts the snapshot also groups the account-streams by account (``accounts``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from stripe_sync.protocol.ranges import coverage, merge_ranges
 WINDOW_S = 10.0
 ETA_MIN_OBSERVED_S = 2.0
 ERRORS_KEPT = 20
+ACCOUNT_ERRORS_KEPT = 5
 COUNT_FIELDS = ("record_count", "state_count", "request_count", "retry_count", "rate_limited_count")
 WRITE_FIELDS = ("inserted", "updated", "unchanged", "deleted")
 
@@ -87,6 +89,10 @@ class ProgressTracker:
             entry["errors"] = list(previous.get("errors") or [])
             self.status[key] = entry
         self.errors: deque[dict[str, Any]] = deque(maxlen=ERRORS_KEPT)
+        self.account_errors: dict[str, list[dict[str, Any]]] = {
+            account: list(entry.get("errors") or [])
+            for account, entry in ((run_base or {}).get("accounts") or {}).items()
+        }
         self.error_counts: Counter[tuple[str, str, str]] = Counter()
         self.budget_rps: float | None = None
         self.live: dict[str, Any] | None = None
@@ -172,6 +178,10 @@ class ProgressTracker:
             errors = self.status[key]["errors"]
             errors.append(payload)
             del errors[:-ERRORS_KEPT]
+        if payload.get("account") and payload["level"] in ("account", "stream"):
+            errors = self.account_errors.setdefault(payload["account"], [])
+            errors.append(payload)
+            del errors[:-ACCOUNT_ERRORS_KEPT]
 
     def completed_ranges(self, key: str) -> list[dict[str, Any]]:
         return list(self.status.get(key, {}).get("completed_ranges") or [])
@@ -253,9 +263,63 @@ class ProgressTracker:
                 "events_per_second": _rate(totals.event_count, seconds),
                 "event_count": totals.event_count,
             }
+        accounts = account_summaries(streams, self.account_errors)
+        if accounts:
+            payload["accounts"] = accounts
         etas = [s["eta_seconds"] for s in streams.values() if "eta_seconds" in s]
         if etas:
             payload["eta_seconds"] = max(etas)
         if payload["budget_rps"] is None:
             del payload["budget_rps"]
         return payload
+
+
+def account_status(statuses: Counter[str], refused: bool) -> str:
+    """One account's status from its streams' statuses and whether it had an account-level error.
+
+    ``failed``: an account-level error, or every stream terminal with at least one failed.
+    ``started``: a stream is running, or some are terminal while others still wait.
+    ``complete``: every stream terminal, none failed (skipped counts as done).
+    ``pending``: nothing started yet (or no stream of the account is known yet).
+    """
+    waiting = statuses["started"] + statuses["pending"]
+    if refused or (statuses["failed"] and not waiting):
+        return "failed"
+    if statuses["started"] or (statuses["pending"] and waiting < statuses.total()):
+        return "started"
+    if statuses["pending"] or not statuses:
+        return "pending"
+    return "complete"
+
+
+def account_summaries(
+    streams: dict[str, dict[str, Any]], account_errors: dict[str, list[dict[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """The ``accounts`` map: each account's status, stream counts, totals, errors and coverage.
+
+    An account's coverage is the mean over its streams that are not skipped (a stream without a
+    known coverage counts as 0), absent when none of them reports one. Empty without accounts.
+    """
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for entry in streams.values():
+        if entry.get("account"):
+            grouped.setdefault(entry["account"], []).append(entry)
+    for account in account_errors:
+        grouped.setdefault(account, [])
+    accounts = {}
+    for account, entries in grouped.items():
+        statuses = Counter(str(entry["status"]) for entry in entries)
+        errors = account_errors.get(account, [])
+        summary: dict[str, Any] = {
+            "status": account_status(statuses, any(e["level"] == "account" for e in errors)),
+            "streams": dict(statuses),
+            "record_count": sum(entry.get("record_count", 0) for entry in entries),
+            "request_count": sum(entry.get("request_count", 0) for entry in entries),
+            "errors": list(errors),
+        }
+        measured = [entry for entry in entries if entry["status"] != "skipped"]
+        if any("coverage" in entry for entry in measured):
+            covered = sum(entry.get("coverage", 0.0) for entry in measured)
+            summary["coverage"] = round(covered / len(measured), 6)
+        accounts[account] = summary
+    return accounts

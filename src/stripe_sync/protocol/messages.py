@@ -219,6 +219,17 @@ class StreamProgress(Model):
     errors: list[ErrorPayload] = []
 
 
+class AccountProgress(Model):
+    """One connected account's share of a run: its streams grouped (``ProgressPayload.accounts``)."""
+
+    status: Literal["pending", "started", "complete", "failed"]
+    streams: dict[str, int] = {}
+    record_count: int = 0
+    request_count: int = 0
+    errors: list[ErrorPayload] = []
+    coverage: float | None = Field(default=None, ge=0, le=1)
+
+
 class ProgressPayload(Model):
     pipeline: str | None = None
     sync_run_id: str | None = None
@@ -237,6 +248,7 @@ class ProgressPayload(Model):
     lifetime: Lifetime = Lifetime()
     live: LiveProgress | None = None
     streams: dict[str, StreamProgress] = {}
+    accounts: dict[str, AccountProgress] | None = None
     errors: list[ErrorPayload] = []
     error_counts: list[dict[str, Any]] = []
     eta_seconds: float | None = None
