@@ -1,4 +1,4 @@
-"""The display model: the reducer, fitting rows to a terminal, plain lines."""
+"""The display model: the reducer, fitting rows to a terminal, plain lines, accounts grouped."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import io
 from stripe_sync.display.plain import PlainDisplay
 from stripe_sync.display.state import DisplayState, reduce
 from stripe_sync.display.view import build_view, summary_lines
+from stripe_sync.engine.progress import account_summaries
 
 
 def progress(statuses: dict[str, str], **extra) -> dict:
@@ -72,3 +73,102 @@ def test_plain_display_prints_transitions_and_a_summary_without_escape_codes():
     assert lines[2].startswith("complete:")
     assert "\x1b[" not in out.getvalue()
     assert summary_lines(build_view(state))[-1] == "streams: 1 complete"
+
+
+STREAMS = ("customers", "charges", "products")
+
+
+def accounts_progress(
+    statuses: dict[str, dict[str, str]], errors: dict[str, list[dict]] | None = None
+) -> dict:
+    """A progress message of account-streams (``{account: {stream: status}}``), grouped as the
+    engine groups them."""
+    entries = {
+        f"{account}/{stream}": {
+            "status": status,
+            "account": account,
+            "record_count": 10,
+            "request_count": 1,
+            "completed_ranges": [],
+            "errors": [],
+        }
+        for account, streams in statuses.items()
+        for stream, status in streams.items()
+    }
+    accounts = account_summaries(entries, errors or {})
+    payload = {"elapsed_ms": 2000, "record_count": 10 * len(entries), "streams": entries}
+    return {"type": "progress", "progress": {**payload, "accounts": accounts}}
+
+
+def per_account_catalog() -> dict:
+    return {
+        "type": "catalog",
+        "catalog": {"streams": [{"name": n} for n in STREAMS], "per_account": True},
+    }
+
+
+BOOM = {"level": "stream", "failure_type": "system_error", "message": "boom", "stream": "charges"}
+
+
+def fifty_accounts() -> dict:
+    statuses = {f"acct_{n:02d}": dict.fromkeys(STREAMS, "complete") for n in range(48)}
+    statuses["acct_bad"] = {"customers": "complete", "charges": "failed", "products": "complete"}
+    statuses["acct_busy"] = {"customers": "started", "charges": "complete", "products": "pending"}
+    return accounts_progress(statuses, {"acct_bad": [{**BOOM, "account": "acct_bad"}]})
+
+
+def test_fifty_accounts_show_as_account_rows_with_their_busy_streams_under_them():
+    state = reduce(reduce(DisplayState(), per_account_catalog()), fifty_accounts())
+    view = build_view(state, max_rows=10)
+
+    assert view.rows == (), "account-streams get no flat rows"
+    assert [account.account for account in view.accounts[:2]] == ["acct_bad", "acct_busy"]
+    bad, busy = view.accounts[:2]
+    assert (bad.status, bad.streams_done, bad.streams_total) == ("failed", 2, 3)
+    assert [(row.name, row.status) for row in bad.streams] == [("charges", "failed")]
+    assert bad.failure is not None and bad.failure["message"] == "boom"
+    assert (busy.status, busy.streams_done, busy.record_count) == ("started", 1, 30)
+    assert [(row.name, row.status) for row in busy.streams] == [("customers", "started")]
+    lines = sum(account.height for account in view.accounts) + 1  # + the collapsed count
+    assert lines <= 10
+    assert view.collapsed_accounts == {"complete": 50 - len(view.accounts)}
+    assert view.account_counts == {"complete": 48, "failed": 1, "started": 1}
+    assert len(build_view(state).accounts) == 50
+
+
+def test_the_summary_counts_accounts_and_names_the_last_error_of_each_failed_account():
+    end = {"reason": "complete", "has_more": False, "run_progress": fifty_accounts()["progress"]}
+    state = reduce(reduce(DisplayState(), per_account_catalog()), {"type": "end", "end": end})
+    lines = summary_lines(build_view(state))
+    assert "streams: 147 complete, 1 failed, 1 pending, 1 started" in lines
+    assert "accounts: 48 complete, 1 failed, 1 started" in lines
+    assert lines[-1] == "acct_bad: stream system_error: boom"
+
+
+def test_plain_display_prints_account_transitions_and_failed_account_streams_only():
+    out = io.StringIO()
+    display = PlainDisplay(out)
+    state = reduce(DisplayState(), per_account_catalog())
+    for statuses in (
+        {"acct_a": {"customers": "started"}, "acct_b": {"customers": "started"}},
+        {
+            "acct_a": {"customers": "complete", "charges": "started"},
+            "acct_b": {"customers": "failed"},
+        },
+        {"acct_a": {"customers": "complete", "charges": "complete", "products": "complete"}},
+    ):
+        state = reduce(state, accounts_progress(statuses))
+        display.update(state)
+    assert out.getvalue().splitlines() == [
+        "acct_a: started, 0 of 3 streams done, 10 records",
+        "acct_b: started, 0 of 3 streams done, 10 records",
+        "acct_b/customers: failed, 10 records",
+        "acct_b: failed, 0 of 3 streams done, 10 records",
+        "acct_a: complete, 3 of 3 streams done, 30 records",
+    ]
+
+
+def test_a_per_account_catalog_shows_no_stream_rows_before_accounts_report():
+    state = reduce(DisplayState(), per_account_catalog())
+    view = build_view(state)
+    assert (view.rows, view.accounts, view.stream_counts) == ((), (), {})

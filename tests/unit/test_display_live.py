@@ -1,4 +1,5 @@
-"""The live lane of the display: events/s, lag, last event, rejected webhooks; calls in a row."""
+"""The rich live view: the live lane (events/s, lag, last event, rejected webhooks), calls in a
+row, and connected accounts grouped."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from stripe_sync.display.live import render
 from stripe_sync.display.plain import PlainDisplay
 from stripe_sync.display.state import DisplayState, reduce
 from stripe_sync.display.view import build_view
+from stripe_sync.engine.progress import account_summaries
 
 LIVE = {
     "events_per_second": 2.5,
@@ -60,3 +62,31 @@ def test_a_new_call_clears_the_previous_end():
     assert state.finished
     again = reduce(state, {"type": "catalog", "catalog": {"streams": [{"name": "a"}]}})
     assert not again.finished and again.progress == state.progress
+
+
+def test_the_rich_view_groups_account_streams_under_their_account():
+    entry = {"record_count": 5, "request_count": 1, "completed_ranges": [], "errors": []}
+    streams = {
+        f"acct_{n}/{stream}": {**entry, "status": "complete", "account": f"acct_{n}"}
+        for n in range(30)
+        for stream in ("customers", "charges")
+    }
+    streams["acct_0/charges"] = {**entry, "status": "started", "account": "acct_0"}
+    refused = {"level": "account", "failure_type": "permission_error", "message": "revoked"}
+    errors = {"acct_gone": [{**refused, "account": "acct_gone"}]}
+    progress = {"elapsed_ms": 1000, "streams": streams}
+    progress["accounts"] = account_summaries(streams, errors)
+    state = reduce(DisplayState(), {"type": "progress", "progress": progress})
+    console = Console(file=io.StringIO(), width=120, record=True)
+    console.print(render(state, height=20))
+    lines = console.export_text().splitlines()
+
+    rows = {line.split()[0]: line.split()[1:4] for line in lines if line.strip()}
+    assert rows["acct_gone"] == ["failed", "0/0", "0"]
+    assert rows["acct_0"] == ["started", "1/2", "10"]
+    assert rows["charges"][:2] == ["started", "5"], "the running stream sits under its account"
+    assert "acct_gone: account permission_error: revoked" in lines
+    assert not any("acct_0/charges" in line for line in lines)
+    shown = [name for name in rows if name.startswith("acct_") and not name.endswith(":")]
+    assert lines[-1] == f"+ accounts: {31 - len(shown)} complete"
+    assert len(shown) > 2 and len(lines) <= 20

@@ -15,6 +15,7 @@ NOTES_KEPT = 5
 @dataclass(frozen=True)
 class DisplayState:
     streams: tuple[str, ...] = ()
+    per_account: bool = False
     progress: dict[str, Any] | None = None
     end: dict[str, Any] | None = None
     notes: tuple[str, ...] = field(default=())
@@ -24,10 +25,20 @@ class DisplayState:
     def finished(self) -> bool:
         return self.end is not None
 
+    def stream_keys(self) -> tuple[str, ...]:
+        """The progress keys to show: the catalog's streams, or with connected accounts the
+        ``"<account>/<stream>"`` keys progress has reported so far."""
+        entries = (self.progress or {}).get("streams", {})
+        if self.per_account or (self.progress or {}).get("accounts"):
+            return tuple(entries)
+        return self.streams or tuple(entries)
+
     def stream_status(self, name: str) -> str:
-        if self.progress is None:
-            return "pending"
-        entry = self.progress.get("streams", {}).get(name)
+        entry = (self.progress or {}).get("streams", {}).get(name)
+        return str(entry["status"]) if entry else "pending"
+
+    def account_status(self, account: str) -> str:
+        entry = ((self.progress or {}).get("accounts") or {}).get(account)
         return str(entry["status"]) if entry else "pending"
 
 
@@ -35,8 +46,10 @@ def reduce(state: DisplayState, message: dict[str, Any]) -> DisplayState:
     """The state after ``message``; messages a display does not use leave it unchanged."""
     kind = message.get("type")
     if kind == "catalog":  # a call begins (live mode runs one call after another)
-        names = tuple(stream["name"] for stream in message["catalog"].get("streams", []))
-        return replace(state, streams=names, end=None)
+        catalog = message["catalog"]
+        names = tuple(stream["name"] for stream in catalog.get("streams", []))
+        per_account = bool(catalog.get("per_account"))
+        return replace(state, streams=names, per_account=per_account, end=None)
     if kind == "progress":
         return replace(state, progress=message["progress"])
     if kind == "end":

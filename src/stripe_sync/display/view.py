@@ -1,8 +1,9 @@
-"""The view model of a run: header figures, stream rows and collapsed counts, fitted to a height.
+"""The view model of a run: header figures, stream or account rows and collapsed counts, fitted
+to a height, and the final summary.
 
-Running and failed streams get a row each; complete, skipped and pending streams collapse into
-count lines when there is no room. Renderers (rich live view, plain lines, the dashboard's JSON)
-all draw from this.
+With connected accounts (``accounts`` in the progress) the rows are accounts, each with its
+running and failed streams under it. Renderers (rich live view, plain lines, the dashboard's
+JSON) all draw from this.
 """
 
 from __future__ import annotations
@@ -11,22 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from stripe_sync.display.rows import AccountRow, StreamRow, account_rows, fit, stream_row
 from stripe_sync.display.state import DisplayState
-
-ROW_ORDER = {"failed": 0, "started": 1, "complete": 2, "skipped": 3, "pending": 4}
-
-
-@dataclass(frozen=True)
-class StreamRow:
-    name: str
-    status: str
-    record_count: int
-    request_count: int
-    records_per_second: float
-    coverage: float | None
-    eta_seconds: float | None
-    reason: str | None
-    errors: tuple[dict[str, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -78,48 +65,32 @@ class RunView:
     retry_count: int
     rows: tuple[StreamRow, ...]
     collapsed: dict[str, int] = field(default_factory=dict)
+    accounts: tuple[AccountRow, ...] = ()
+    collapsed_accounts: dict[str, int] = field(default_factory=dict)
+    stream_counts: dict[str, int] = field(default_factory=dict)
+    account_counts: dict[str, int] = field(default_factory=dict)
     eta_seconds: float | None = None
     outcome: str | None = None
     has_more: bool | None = None
     live: LiveLane | None = None
 
 
-def _row(name: str, entry: dict[str, Any], elapsed_s: float) -> StreamRow:
-    records = int(entry.get("record_count", 0))
-    return StreamRow(
-        name=name,
-        status=str(entry.get("status", "pending")),
-        record_count=records,
-        request_count=int(entry.get("request_count", 0)),
-        records_per_second=records / elapsed_s if elapsed_s > 0 else 0.0,
-        coverage=entry.get("coverage"),
-        eta_seconds=entry.get("eta_seconds"),
-        reason=entry.get("reason"),
-        errors=tuple(entry.get("errors") or ()),
-    )
-
-
 def build_view(state: DisplayState, max_rows: int | None = None) -> RunView:
-    """The view of ``state``; with ``max_rows``, quiet streams collapse first."""
+    """The view of ``state``; with ``max_rows``, quiet accounts and streams collapse first."""
     progress = state.progress or {}
     elapsed_s = int(progress.get("elapsed_ms", 0)) / 1000
     entries = progress.get("streams", {})
-    names = list(state.streams) or list(entries)
-    rows = [_row(name, entries.get(name, {}), elapsed_s) for name in names]
-    rows.sort(key=lambda row: ROW_ORDER.get(row.status, 5))
-    always = [row for row in rows if row.status in ("started", "failed")]
-    quiet = [row for row in rows if row.status not in ("started", "failed")]
-    shown = list(always)
-    collapsed: Counter[str] = Counter()
-    room = None if max_rows is None else max(0, max_rows - len(always))
-    if room is not None and len(quiet) > room:
-        room -= 1  # the line that counts the collapsed streams
-    for row in quiet:
-        if room is None or room > 0:
-            shown.append(row)
-            room = None if room is None else room - 1
-        else:
-            collapsed[row.status] += 1
+    keys = state.stream_keys()
+    every_account = account_rows(progress, elapsed_s, len(state.streams))
+    accounts, collapsed_accounts, used = fit(every_account, max_rows)
+    rows, collapsed, _ = fit(
+        [
+            stream_row(key, entries.get(key, {}), elapsed_s)
+            for key in keys
+            if not entries.get(key, {}).get("account")
+        ],
+        None if max_rows is None else max_rows - used,
+    )
     end = state.end or {}
     lifetime = progress.get("lifetime") or {}
     return RunView(
@@ -135,8 +106,12 @@ def build_view(state: DisplayState, max_rows: int | None = None) -> RunView:
         budget_rps=progress.get("budget_rps"),
         rate_limited_count=int(progress.get("rate_limited_count", 0)),
         retry_count=int(progress.get("retry_count", 0)),
-        rows=tuple(shown),
+        rows=tuple(rows),
         collapsed=dict(collapsed),
+        accounts=tuple(accounts),
+        collapsed_accounts=dict(collapsed_accounts),
+        stream_counts=dict(Counter(state.stream_status(key) for key in keys)),
+        account_counts=dict(Counter(row.status for row in every_account)),
         eta_seconds=progress.get("eta_seconds"),
         outcome=end.get("reason"),
         has_more=end.get("has_more"),
@@ -155,10 +130,19 @@ def format_duration(seconds: float | None) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+def status_counts(counts: dict[str, int]) -> str:
+    """``"48 complete, 1 failed, 1 started"``: counts per status, in status order."""
+    return ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+
+
+def error_text(error: dict[str, Any]) -> str:
+    hint = f" (hint: {error['hint']})" if error.get("hint") else ""
+    return f"{error['level']} {error['failure_type']}: {error['message']}{hint}"
+
+
 def summary_lines(view: RunView) -> list[str]:
-    """The final summary: outcome, counts, writes and per-status stream counts."""
-    statuses = Counter(row.status for row in view.rows)
-    statuses.update(view.collapsed)
+    """The final summary: outcome, counts, writes, per-status stream (and account) counts, and
+    the last error of each failed stream or account."""
     writes = view.writes
     lines = [
         f"{view.outcome or 'stopped'}: {view.record_count:,} records in "
@@ -166,14 +150,16 @@ def summary_lines(view: RunView) -> list[str]:
         f"{view.request_count:,} requests",
         f"writes: {writes.get('inserted', 0):,} inserted, {writes.get('updated', 0):,} updated, "
         f"{writes.get('unchanged', 0):,} unchanged, {writes.get('deleted', 0):,} deleted",
-        "streams: " + ", ".join(f"{count} {status}" for status, count in sorted(statuses.items())),
+        "streams: " + status_counts(view.stream_counts),
     ]
+    if view.account_counts:
+        lines.append("accounts: " + status_counts(view.account_counts))
     if view.has_more:
         lines.append("more to do: run the same command again to continue")
     for row in view.rows:
         for error in row.errors[-1:]:
-            hint = f" (hint: {error['hint']})" if error.get("hint") else ""
-            lines.append(
-                f"{row.name}: {error['level']} {error['failure_type']}: {error['message']}{hint}"
-            )
+            lines.append(f"{row.name}: {error_text(error)}")
+    for account in view.accounts:
+        if account.failure is not None:
+            lines.append(f"{account.account}: {error_text(account.failure)}")
     return lines
