@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from stripe_sync.protocol.errors import ConfigError
 from stripe_sync.service.pipeline_specs import REDACTED, apply_patch, redact, validate_spec
 
 KEY = "sk_test_secretvalue123"
-SPEC = {
+SPEC: dict[str, Any] = {
     "name": "shop",
     "source": {
         "type": "stripe",

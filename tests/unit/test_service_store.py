@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,7 +102,11 @@ async def test_progress_and_runs(store: PipelineStore):
         "progress": {"record_count": 3},
     }
     for number in range(3):
-        run = {"id": f"run_{number}", "started_at": f"2026-01-0{number + 1}", "reason": None}
+        run: dict[str, Any] = {
+            "id": f"run_{number}",
+            "started_at": f"2026-01-0{number + 1}",
+            "reason": None,
+        }
         await store.save_run(created.id, run["id"], run)
     await store.save_run(
         created.id, "run_2", {"id": "run_2", "started_at": "2026-01-03", "reason": "complete"}
@@ -125,3 +130,24 @@ async def test_states_for_destinations_without_a_store(store: PipelineStore):
     await states.save("pl_1", {"engine": {"sync_run_id": "b"}})
     await states.save("pl_2", {"engine": {"sync_run_id": "c"}})
     assert await states.load("pl_1") == {"engine": {"sync_run_id": "b"}}
+
+
+async def test_accounts_of_a_pipeline_have_rows_of_their_own(store: PipelineStore):
+    created = await store.create(SPEC)
+    other = await store.create(SPEC)
+    child, sibling = f"{created.id}/acct_1", f"{created.id}/acct_2"
+    for key in (created.id, child, sibling, other.id, f"{other.id}/acct_1"):
+        await store.save_run(key, f"run_{key}", {"id": key, "started_at": "2026-01-01"})
+        await store.save_progress(key, {"catalog": [key]})
+        await store.save_state(key, {"engine": {"sync_run_id": key}})
+    assert {run["id"] for run in await store.runs(created.id)} == {created.id, child, sibling}
+
+    await store.forget_account(created.id, "acct_1")
+    assert await store.load_state(child) is None and await store.progress(child) is None
+    assert {run["id"] for run in await store.runs(created.id)} == {created.id, sibling}
+
+    await store.delete(created.id)
+    assert await store.load_state(sibling) is None and await store.progress(sibling) is None
+    assert await store.runs(created.id) == []
+    assert len(await store.runs(other.id)) == 2
+    assert await store.load_state(f"{other.id}/acct_1") is not None

@@ -1,6 +1,9 @@
-"""The pipeline workflow's activities: setup, backfill, live and teardown of one pipeline.
+"""The workflows' activities: setup, backfill, live and teardown of one pipeline (or of one
+connected account of a platform pipeline), and the listing of a platform pipeline's accounts.
 
-Each reads the pipeline (configs and secrets) from the pipeline store by id and calls the engine.
+Each reads the pipeline (configs and secrets) from the pipeline store by id and calls the engine;
+a request naming an ``account`` runs that account's pipeline (``platform.account_pipeline``) and
+keeps its progress, runs and state under ``<pipeline id>/<account>``.
 Backfill and live are time-limited ``sync`` calls that keep their state in the destination's
 ``_sync_state`` store (the pipeline store for destinations without one), so a retry after a crash
 (on any worker) resumes where the last confirmed state left off. While a call runs, the activity heartbeats a small progress summary and saves the
@@ -34,22 +37,27 @@ from stripe_sync.engine.registry import destination_state_store
 from stripe_sync.engine.state_store import StateStore
 from stripe_sync.engine.sync import sync
 from stripe_sync.protocol.errors import SyncError
+from stripe_sync.service.platform import max_parallel_accounts, state_name
 from stripe_sync.service.store import (
     PipelineNotFound,
     PipelineStore,
+    StoredPipeline,
     StoredStateStore,
     new_id,
     utc_now,
 )
 from stripe_sync.service.workflow_types import (
     BACKFILL,
+    LIST_ACCOUNTS,
     LIVE,
     PERMANENT_FAILURES,
     SETUP,
     TEARDOWN,
+    AccountListing,
     SyncOutcome,
     SyncRequest,
 )
+from stripe_sync.sources.stripe.accounts import list_connected_accounts
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +80,7 @@ class RunRecorder:
 
     def __init__(self, store: PipelineStore, request: SyncRequest, mode: str, worker: str) -> None:
         self.store = store
-        self.pipeline_id = request.pipeline_id
+        self.key = state_name(request.pipeline_id, request.account)
         self.run: dict[str, Any] = {
             "id": new_id("run"),
             "mode": mode,
@@ -81,6 +89,8 @@ class RunRecorder:
             "started_at": utc_now(),
             "event_count": len(request.events),
         }
+        if request.account is not None:
+            self.run["account"] = request.account
         self.catalog: list[str] = []
         self.latest: dict[str, Any] | None = None
         self.end: dict[str, Any] | None = None
@@ -88,7 +98,7 @@ class RunRecorder:
         self.saved_at = 0.0
 
     async def begin(self) -> None:
-        await self.store.save_run(self.pipeline_id, self.run["id"], self.run)
+        await self.store.save_run(self.key, self.run["id"], self.run)
 
     async def message(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -119,7 +129,7 @@ class RunRecorder:
             "end": self.end,
             "error": self.error,
         }
-        await self.store.save_progress(self.pipeline_id, document)
+        await self.store.save_progress(self.key, document)
 
     def summary(self) -> dict[str, Any]:
         """What a heartbeat carries: counts only."""
@@ -145,7 +155,7 @@ class RunRecorder:
             error=self.error,
         )
         await self.save_progress()
-        await self.store.save_run(self.pipeline_id, self.run["id"], self.run)
+        await self.store.save_run(self.key, self.run["id"], self.run)
 
 
 class PipelineActivities:
@@ -156,38 +166,49 @@ class PipelineActivities:
         self.settings = settings or ActivitySettings()
 
     def all(self) -> list[Any]:
-        return [self.setup, self.backfill, self.live, self.teardown]
+        return [self.setup, self.list_accounts, self.backfill, self.live, self.teardown]
 
-    async def _pipeline(self, pipeline_id: str) -> Pipeline:
+    async def _stored(self, pipeline_id: str) -> StoredPipeline:
         try:
-            stored = await self.store.get(pipeline_id)
+            return await self.store.get(pipeline_id)
         except PipelineNotFound:
             raise ApplicationError(
                 f"pipeline {pipeline_id} is not in the store", type="PipelineNotFound"
             ) from None
-        return stored.engine_pipeline()
+
+    async def _pipeline(self, request: SyncRequest) -> Pipeline:
+        return (await self._stored(request.pipeline_id)).engine_pipeline(request.account)
+
+    async def _refused(self, pipeline_id: str, step: str, exc: SyncError) -> None:
+        """Record why ``step`` failed as the pipeline's latest progress; raise when retryable."""
+        error = {"failure_type": exc.failure_type, "message": str(exc)}
+        document: dict[str, Any] = {"mode": step, "catalog": [], "progress": None, "end": None}
+        await self.store.save_progress(pipeline_id, {**document, "error": error})
+        if exc.failure_type not in PERMANENT_FAILURES:
+            raise ApplicationError(f"{step}: {exc.failure_type}: {exc}") from None
 
     @activity.defn(name=SETUP)
     async def setup(self, request: SyncRequest) -> SyncOutcome:
         """Validate the configs and set up both connectors (tables, schema)."""
-        pipeline = await self._pipeline(request.pipeline_id)
+        pipeline = await self._pipeline(request)
         try:
             await connector_calls.setup(pipeline, "source")
             await connector_calls.setup(pipeline, "destination")
         except SyncError as exc:
-            error = {"failure_type": exc.failure_type, "message": str(exc)}
-            document: dict[str, Any] = {
-                "mode": "setup",
-                "catalog": [],
-                "progress": None,
-                "end": None,
-            }
-            await self.store.save_progress(request.pipeline_id, {**document, "error": error})
-            outcome = _failed(exc.failure_type, str(exc))
-            if not outcome.permanent_error:
-                raise ApplicationError(f"setup: {exc.failure_type}: {exc}") from None
-            return outcome
+            await self._refused(request.pipeline_id, "setup", exc)
+            return _failed(exc.failure_type, str(exc))
         return SyncOutcome("complete", has_more=False)
+
+    @activity.defn(name=LIST_ACCOUNTS)
+    async def list_accounts(self, request: SyncRequest) -> AccountListing:
+        """The connected accounts of a platform pipeline (listed, or its configured list)."""
+        stored = await self._stored(request.pipeline_id)
+        try:
+            accounts = await list_connected_accounts(stored.spec["source"]["config"])
+        except SyncError as exc:
+            await self._refused(request.pipeline_id, LIST_ACCOUNTS, exc)
+            return AccountListing(failure_type=exc.failure_type, message=str(exc))
+        return AccountListing(accounts, max_parallel_accounts(stored.spec))
 
     @activity.defn(name=BACKFILL)
     async def backfill(self, request: SyncRequest) -> SyncOutcome:
@@ -201,9 +222,13 @@ class PipelineActivities:
 
     @activity.defn(name=TEARDOWN)
     async def teardown(self, request: SyncRequest) -> SyncOutcome:
-        """Drop the destination's tables, then forget the pipeline."""
+        """Drop the destination's tables, then forget the pipeline. An account of a platform
+        pipeline forgets its own rows only: its parent drops the tables."""
+        if request.account is not None:
+            await self.store.forget_account(request.pipeline_id, request.account)
+            return SyncOutcome("complete", has_more=False)
         try:
-            pipeline = await self._pipeline(request.pipeline_id)
+            pipeline = await self._pipeline(request)
         except ApplicationError:
             return SyncOutcome("complete", has_more=False)
         try:
@@ -216,7 +241,7 @@ class PipelineActivities:
         return SyncOutcome("complete", has_more=False)
 
     async def _sync(self, request: SyncRequest, *, live: bool, time_limit: float) -> SyncOutcome:
-        pipeline = await self._pipeline(request.pipeline_id)
+        pipeline = await self._pipeline(request)
         recorder = RunRecorder(
             self.store, request, "live" if live else "backfill", self.settings.worker
         )
@@ -303,7 +328,7 @@ async def _finish(recorder: RunRecorder, outcome: SyncOutcome) -> SyncOutcome:
     await recorder.finish(outcome)
     logger.info(
         "pipeline %s: %s call ended %s (%d records)",
-        recorder.pipeline_id,
+        recorder.key,
         recorder.run["mode"],
         outcome.reason,
         outcome.record_count,

@@ -6,7 +6,10 @@
   :data:`REDACTED`; the API never returns anything else.
 - :func:`apply_patch` merges a PATCH into a stored spec. Config keys merge one by one (``null``
   removes a key); a secret sent back as :data:`REDACTED` keeps the stored value, so a client may
-  PATCH what it read. Changing a side's ``type`` replaces its config.
+  PATCH what it read. Changing a side's ``type`` replaces its config. A pipeline cannot switch
+  between one account and a platform's accounts (``platform.is_platform``): its workflow differs.
+
+A spec is the engine's ``Pipeline`` plus the service's own fields (:class:`ServicePipeline`).
 """
 
 from __future__ import annotations
@@ -15,14 +18,40 @@ import copy
 import functools
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from stripe_sync.engine.catalog_selection import select_streams
-from stripe_sync.engine.pipeline import ConnectorRef, parse_pipeline
+from stripe_sync.engine.pipeline import ConnectorRef, Pipeline, parse_pipeline
 from stripe_sync.engine.registry import Role, load_connector, secret_fields, validate_config
 from stripe_sync.protocol.errors import ConfigError
+from stripe_sync.service.platform import (
+    DEFAULT_MAX_PARALLEL_ACCOUNTS,
+    SERVICE_FIELDS,
+    engine_spec,
+    is_platform,
+)
 
 REDACTED = "********"
 SIDES: tuple[Role, Role] = ("source", "destination")
-TOP_LEVEL = ("name", "streams", "backfill_limit")
+TOP_LEVEL = ("name", "streams", "backfill_limit", *SERVICE_FIELDS)
+
+
+class ServiceFields(BaseModel):
+    """The service's own fields of a pipeline spec."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_parallel_accounts: int | None = Field(
+        default=None,
+        ge=1,
+        description="a platform pipeline (Stripe `accounts` other than self): how many accounts "
+        f"backfill at once, each with this share of the request budget (default "
+        f"{DEFAULT_MAX_PARALLEL_ACCOUNTS})",
+    )
+
+
+class ServicePipeline(Pipeline, ServiceFields):
+    """A pipeline as the service takes it: the engine's ``Pipeline`` and the service's fields."""
 
 
 @functools.cache
@@ -34,7 +63,12 @@ def _secrets(role: Role, connector_type: str, command: str | None) -> frozenset[
 
 async def validate_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """The normalised spec; ConfigError naming the field when it could not run."""
-    pipeline = parse_pipeline(spec)
+    try:
+        service = ServiceFields.model_validate({k: spec[k] for k in SERVICE_FIELDS if k in spec})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"invalid pipeline: {first['loc'][0]}: {first['msg']}") from None
+    pipeline = parse_pipeline(engine_spec(spec))
     for role in SIDES:
         ref = getattr(pipeline, role)
         connector = load_connector(role, ref)
@@ -43,7 +77,7 @@ async def validate_spec(spec: dict[str, Any]) -> dict[str, Any]:
         config = validate_config(connector, ref.config, role)
         if role == "source":
             select_streams(await connector.discover(config), pipeline.streams)
-    return pipeline.model_dump(exclude_none=True)
+    return {**pipeline.model_dump(exclude_none=True), **service.model_dump(exclude_none=True)}
 
 
 def redact(spec: dict[str, Any]) -> dict[str, Any]:
@@ -90,4 +124,9 @@ def apply_patch(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
                 config[name] = value
         merged[role] = {**current, **{k: v for k, v in change.items() if k != "config"}}
         merged[role]["config"] = config
+    if is_platform(merged) != is_platform(stored):
+        raise ConfigError(
+            "invalid patch: source.config.accounts: a pipeline cannot switch between one account "
+            "and a platform's accounts; create a new pipeline"
+        )
     return merged

@@ -6,6 +6,10 @@ increments (the API's ETag / ``If-Match``): an update names the version it read 
 :class:`VersionConflict` when someone changed the pipeline in between. Configs are kept whole,
 secrets included, because workers need them; redacting them is the API's job.
 
+Progress, runs and states are keyed by the pipeline id, or ``<pipeline id>/<account>`` for the
+children of a platform pipeline (``platform.state_name``); deleting a pipeline removes its
+accounts' rows too, and its runs include theirs.
+
 The schema is created and upgraded by :meth:`PipelineStore.migrate` (numbered migrations, applied
 once under a lock so several processes may start at the same moment). The code is plain DB-API
 (psycopg 3 or ``sqlite3``) run in a thread, one short connection per call, so a store survives a
@@ -29,6 +33,7 @@ import psycopg
 
 from stripe_sync.engine.pipeline import Pipeline
 from stripe_sync.protocol.errors import ConfigError
+from stripe_sync.service.platform import account_pipeline, engine_spec, state_name
 
 DesiredStatus = Literal["active", "paused", "deleting"]
 T = TypeVar("T")
@@ -60,6 +65,8 @@ MIGRATIONS: list[list[str]] = [
             updated_at TEXT NOT NULL)""",
     ],
 ]
+KEYED_TABLES = ("pipeline_states", "pipeline_runs", "pipeline_progress")
+"""The tables keyed by a pipeline's (or one of its accounts') state name."""
 MIGRATION_LOCK = 0x5717E_5E11  # any constant: the advisory lock Postgres migrations take
 
 
@@ -94,9 +101,12 @@ class StoredPipeline:
     created_at: str
     updated_at: str
 
-    def engine_pipeline(self) -> Pipeline:
-        """The engine's pipeline, named by the id: the id is the key of the state store."""
-        return Pipeline.model_validate({**self.spec, "name": self.id})
+    def engine_pipeline(self, account: str | None = None) -> Pipeline:
+        """The engine's pipeline, named by the id (the key of the state store); with ``account``,
+        that connected account's pipeline of a platform pipeline."""
+        if account is not None:
+            return account_pipeline(self.id, self.spec, account)
+        return Pipeline.model_validate({**engine_spec(self.spec), "name": self.id})
 
 
 class PipelineStore:
@@ -258,16 +268,29 @@ class PipelineStore:
         return await self._run(work)
 
     async def delete(self, pipeline_id: str) -> None:
-        """Forget the pipeline, its progress and its runs (its destination data is the caller's)."""
+        """Forget the pipeline, its progress, runs and states, its accounts' too (its destination
+        data is the caller's)."""
+        prefix = state_name(pipeline_id, "")
 
         def work(conn: Any) -> None:
-            for table, column in (
-                ("pipeline_states", "pipeline_id"),
-                ("pipeline_runs", "pipeline_id"),
-                ("pipeline_progress", "pipeline_id"),
-                ("pipelines", "id"),
-            ):
-                conn.execute(self._sql(f"DELETE FROM {table} WHERE {column} = %s"), (pipeline_id,))
+            for table in KEYED_TABLES:
+                conn.execute(
+                    self._sql(
+                        f"DELETE FROM {table} WHERE pipeline_id = %s OR substr(pipeline_id, 1, %s) = %s"
+                    ),
+                    (pipeline_id, len(prefix), prefix),
+                )
+            conn.execute(self._sql("DELETE FROM pipelines WHERE id = %s"), (pipeline_id,))
+
+        await self._run(work)
+
+    async def forget_account(self, pipeline_id: str, account: str) -> None:
+        """Forget one account's progress, runs and state (a platform pipeline's child ended)."""
+        key = state_name(pipeline_id, account)
+
+        def work(conn: Any) -> None:
+            for table in KEYED_TABLES:
+                conn.execute(self._sql(f"DELETE FROM {table} WHERE pipeline_id = %s"), (key,))
 
         await self._run(work)
 
@@ -334,14 +357,18 @@ class PipelineStore:
         await self._run(work)
 
     async def runs(self, pipeline_id: str, limit: int = 50) -> list[dict[str, Any]]:
-        """The newest ``limit`` run summaries, newest first."""
+        """The newest ``limit`` run summaries (its accounts' included), newest first."""
+        prefix = state_name(pipeline_id, "")
 
         def work(conn: Any) -> list[dict[str, Any]]:
             rows = self._rows(
                 conn,
-                "SELECT summary FROM pipeline_runs WHERE pipeline_id = %s "
+                "SELECT summary FROM pipeline_runs "
+                "WHERE pipeline_id = %s OR substr(pipeline_id, 1, %s) = %s "
                 "ORDER BY started_at DESC, id DESC LIMIT %s",
                 pipeline_id,
+                len(prefix),
+                prefix,
                 limit,
             )
             return [_loads(row[0]) for row in rows]

@@ -1,12 +1,15 @@
-"""The dataclasses that cross the Temporal boundary: workflow input, activity inputs and outputs,
-the status query's answer. None of them holds a config or a secret: activities read those from the
-pipeline store by pipeline id. Plain standard-library code, safe inside the workflow sandbox.
+"""The dataclasses that cross the Temporal boundary: workflow inputs, activity inputs and outputs,
+the status query's answer, and the names of workflows and activities. None of them holds a config
+or a secret: activities read those from the pipeline store by pipeline id (and account). Plain
+standard-library code, safe inside the workflow sandbox.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from stripe_sync.service.admission import Admission
 
 TASK_QUEUE = "stripe-sync"
 
@@ -15,6 +18,10 @@ SETUP = "setup_pipeline"
 BACKFILL = "backfill_pipeline"
 LIVE = "live_pipeline"
 TEARDOWN = "teardown_pipeline"
+LIST_ACCOUNTS = "list_accounts"
+
+# Signals a platform pipeline's workflow takes besides the pipeline workflow's own.
+ACCOUNT_STATUS = "account_status"
 
 PERMANENT_FAILURES = frozenset({"auth_error", "config_error", "permission_error"})
 """Global errors that retrying cannot fix: the pipeline waits in ``error`` until a user acts."""
@@ -22,6 +29,11 @@ PERMANENT_FAILURES = frozenset({"auth_error", "config_error", "permission_error"
 
 def workflow_id(pipeline_id: str) -> str:
     return f"pipeline-{pipeline_id}"
+
+
+def account_workflow_id(pipeline_id: str, account: str) -> str:
+    """The workflow of one connected account of a platform pipeline."""
+    return f"{workflow_id(pipeline_id)}/{account}"
 
 
 @dataclass
@@ -44,14 +56,52 @@ class PipelineWorkflowInput:
     carry: Carry | None = None
     history_limit: int = 2000
     """Continue as new once the history holds more events than this."""
+    account: str | None = None
+    """Set for the child of a platform pipeline: the one connected account it syncs."""
+
+
+@dataclass
+class AccountStatus:
+    """What a child reports to its platform pipeline (signal ``account_status``)."""
+
+    account: str
+    status: str
+    reason: str | None = None
+
+
+@dataclass
+class PlatformCarry:
+    """What a platform pipeline's workflow hands to its next run when it continues as new."""
+
+    set_up: bool = False
+    paused: bool = False
+    error: str | None = None
+    admission: Admission = field(default_factory=Admission)
+    max_parallel: int = 1
+    """How many children may backfill at once (the pipeline's ``max_parallel_accounts``)."""
+    accounts: dict[str, AccountStatus] = field(default_factory=dict)
+    """The status each child reported last."""
+    listed_at: str | None = None
+    """When the accounts were last listed (ISO time); None: never."""
+
+
+@dataclass
+class PlatformWorkflowInput:
+    pipeline_id: str
+    carry: PlatformCarry | None = None
+    history_limit: int = 2000
+    list_every_s: float = 600.0
+    """List the connected accounts again this often (seconds), to start children for new ones."""
 
 
 @dataclass
 class SyncRequest:
-    """One activity call for a pipeline; ``events`` are verified webhook events for a live call."""
+    """One activity call for a pipeline; ``events`` are verified webhook events for a live call;
+    ``account`` names the connected account of a platform pipeline's child."""
 
     pipeline_id: str
     events: list[dict[str, Any]] = field(default_factory=list)
+    account: str | None = None
 
 
 @dataclass
@@ -71,6 +121,17 @@ class SyncOutcome:
 
 
 @dataclass
+class AccountListing:
+    """The connected accounts a platform pipeline covers, and how many may backfill at once;
+    ``failure_type`` and ``message`` when they could not be listed for good."""
+
+    accounts: list[str] = field(default_factory=list)
+    max_parallel: int = 1
+    failure_type: str | None = None
+    message: str | None = None
+
+
+@dataclass
 class PipelineStatus:
     """The answer of the workflow's ``status`` query."""
 
@@ -80,3 +141,6 @@ class PipelineStatus:
     stream_failures: int = 0
     stream_retry_at: str | None = None
     pending_events: int = 0
+    accounts: dict[str, AccountStatus] | None = None
+    """A platform pipeline's accounts, in list order: ``waiting`` until admitted, then the
+    status its child last reported."""
