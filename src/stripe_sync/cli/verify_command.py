@@ -1,4 +1,6 @@
-"""`stripe-sync verify`: compare the destination with the API; exit 0 when equal, 6 when not."""
+"""`stripe-sync verify`: compare the destination with the API; exit 0 when equal, 6 when not.
+
+With connected accounts the report is grouped by account (``reconcile.verify.report_lines``)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from stripe_sync.cli.sync_command import (
 from stripe_sync.engine.pipeline import parse_pipeline
 from stripe_sync.engine.registry import destination_state_store
 from stripe_sync.protocol.ranges import parse_time
-from stripe_sync.reconcile.verify import VerifyError, verify
+from stripe_sync.reconcile.verify import VerifyError, report_lines, verify
 
 
 def verify_command(
@@ -76,16 +78,10 @@ def verify_command(
         except VerifyError as exc:
             print(f"stripe-sync: error: {exc}", file=sys.stderr)
             return exit_codes.FINISHED_WITH_ERRORS
-        for report in reports:
-            for line in report.lines():
-                print(line)
-        different = [report.stream for report in reports if not report.equal]
-        if different:
-            print(
-                f"differences in {len(different)} of {len(reports)} streams: {', '.join(different)}"
-            )
-            return exit_codes.DIFFERENCES_FOUND
-        print(f"all {len(reports)} streams equal")
-        return exit_codes.DONE
+        for line in report_lines(reports):
+            print(line)
+        if all(report.equal for report in reports):
+            return exit_codes.DONE
+        return exit_codes.DIFFERENCES_FOUND
 
     raise typer.Exit(run_command(main))

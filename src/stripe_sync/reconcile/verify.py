@@ -8,7 +8,8 @@ missing and extra ids, and a sampled comparison of whole objects.
 
 With connected accounts (``accounts`` in the source config, or streams named by their
 ``"<account>/<stream>"`` keys) each account-stream is compared on its own, against the rows of
-that account; an account the API refuses is reported as not verified.
+that account; an account the API refuses is reported as not verified. The printed report then
+groups the account-streams under their account and counts equal and different accounts.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ class StreamReport:
     def equal(self) -> bool:
         return not (self.missing or self.extra or self.differing or self.error)
 
+    @property
+    def account(self) -> str | None:
+        """The connected account of an ``"<account>/<stream>"`` report (``"<account>/*"`` when the
+        API refused the whole account)."""
+        return self.stream.rpartition("/")[0] or None
+
     def lines(self) -> list[str]:
         if self.error:
             return [f"{self.stream}: not verified: {self.error}"]
@@ -80,6 +87,69 @@ class StreamReport:
                 f"  differing objects ({len(self.differing)}): {', '.join(self.differing[:IDS_SHOWN])}"
             )
         return lines
+
+
+@dataclass
+class AccountReport:
+    """The reports of one connected account's streams."""
+
+    account: str
+    streams: list[StreamReport]
+
+    @property
+    def equal(self) -> bool:
+        return all(report.equal for report in self.streams)
+
+    def lines(self) -> list[str]:
+        different = sum(not report.equal for report in self.streams)
+        counted = f"{different} of {len(self.streams)}" if different else f"{len(self.streams)}"
+        head = f"{self.account}: {counted} streams {'DIFFERENT' if different else 'equal'}"
+        return [head, *("  " + line for report in self.streams for line in report.lines())]
+
+    def difference(self) -> str:
+        """One line naming what differs: ``acct_1: customers different, charges not verified``."""
+        parts = []
+        for report in self.streams:
+            if not report.equal:
+                name = report.stream.rpartition("/")[2].replace("*", "account")
+                parts.append(f"{name} {'not verified' if report.error else 'different'}")
+        return f"{self.account}: {', '.join(parts)}"
+
+
+def by_account(reports: list[StreamReport]) -> list[AccountReport]:
+    """The reports grouped by connected account, in order of first appearance; empty when the
+    reports are not per account."""
+    grouped: dict[str, list[StreamReport]] = {}
+    for report in reports:
+        if report.account is not None:
+            grouped.setdefault(report.account, []).append(report)
+    return [AccountReport(account, streams) for account, streams in grouped.items()]
+
+
+def report_lines(reports: list[StreamReport]) -> list[str]:
+    """The printed report: each stream's lines (grouped under their account with connected
+    accounts, then a line per different account and the account counts), and last
+    ``all N streams equal`` or ``differences in …``."""
+    accounts = by_account(reports)
+    lines = [line for report in reports if report.account is None for line in report.lines()]
+    lines += [line for account in accounts for line in account.lines()]
+    if accounts:
+        different = [account for account in accounts if not account.equal]
+        lines += [account.difference() for account in different]
+        named = ", ".join(account.account for account in different[:IDS_SHOWN])
+        if len(different) > IDS_SHOWN:
+            named += ", …"
+        total = f"accounts: {len(accounts) - len(different)} equal, {len(different)} different"
+        lines.append(total + (f" ({named})" if different else ""))
+    different_streams = [report.stream for report in reports if not report.equal]
+    if different_streams:
+        lines.append(
+            f"differences in {len(different_streams)} of {len(reports)} streams: "
+            f"{', '.join(different_streams)}"
+        )
+    else:
+        lines.append(f"all {len(reports)} streams equal")
+    return lines
 
 
 @dataclass
