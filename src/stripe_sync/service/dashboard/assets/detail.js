@@ -1,5 +1,6 @@
 // The detail page of one pipeline: live progress from `GET /pipelines/{id}/progress` (the CLI's
-// display model: figures, stream rows with coverage, ETA), a throughput chart, errors with
+// display model: figures, stream rows with coverage, ETA; with connected accounts, account rows
+// with their running and failed streams under them), a throughput chart, errors with
 // their hints, recent runs, and the pause/resume, sync and delete buttons.
 
 import { api, followProgress, pipelinePath } from "./api.js";
@@ -120,53 +121,89 @@ function figures(view) {
   return h("dl", { class: "figures" }, items);
 }
 
+const STREAM_COLUMNS = [
+  "Stream",
+  "Status",
+  "Coverage",
+  numeric("Records"),
+  numeric("Requests"),
+  numeric("Records/s"),
+  numeric("ETA"),
+  "Note",
+];
+
+/** A stream's row; under an account (`account` given) it is indented and keyed by both. */
+function streamRow(row, account = null) {
+  const key = account ? `${account}/${row.name}` : row.name;
+  return h(
+    "tr",
+    { class: account ? "sub-row" : null, dataset: { stream: key } },
+    h("th", { scope: "row" }, row.name),
+    h("td", { class: "col-status" }, badge(row.status)),
+    h("td", null, coverageBar({ ...row, name: key })),
+    h("td", { class: "num", dataset: { field: "record_count" } }, formatCount(row.record_count)),
+    h("td", { class: "num", dataset: { field: "request_count" } }, formatCount(row.request_count)),
+    h("td", { class: "num" }, formatRate(row.records_per_second)),
+    h("td", { class: "num" }, row.status === "started" ? formatDuration(row.eta_seconds) : ""),
+    h("td", null, row.reason ?? ""),
+  );
+}
+
+/** A connected account's row: its totals, streams done, and its failure once it failed. */
+function accountRow(account) {
+  const failure = account.status === "failed" ? account.last_error : null;
+  return h(
+    "tr",
+    { class: "account-row", dataset: { account: account.account } },
+    h("th", { scope: "row" }, account.account),
+    h("td", { class: "col-status" }, badge(account.status)),
+    h("td", null, coverageBar({ ...account, name: account.account })),
+    h(
+      "td",
+      { class: "num", dataset: { field: "record_count" } },
+      formatCount(account.record_count),
+    ),
+    h(
+      "td",
+      { class: "num", dataset: { field: "request_count" } },
+      formatCount(account.request_count),
+    ),
+    h("td", { class: "num" }, formatRate(account.records_per_second)),
+    h(
+      "td",
+      { class: "num", dataset: { field: "streams_done" } },
+      `${account.streams_done}/${account.streams_total}`,
+    ),
+    h("td", null, failure ? `${failure.level} ${failure.failure_type}` : ""),
+  );
+}
+
+function collapsedRows(collapsed, noun) {
+  return Object.entries(collapsed ?? {}).map(([status, count]) =>
+    h("tr", null, h("td", { colspan: 8, class: "muted" }, `${count} more ${status}${noun}`)),
+  );
+}
+
+/** Stream rows; with connected accounts, account rows with their running and failed streams. */
 function streamTable(view) {
-  const collapsed = Object.entries(view.collapsed ?? {});
+  const accounts = view.accounts ?? [];
+  const columns = accounts.length
+    ? ["Account / stream", ...STREAM_COLUMNS.slice(1, 6), numeric("Streams done · ETA"), "Note"]
+    : STREAM_COLUMNS;
   return dataTable(
     "streams",
-    "Streams of the current run",
-    [
-      "Stream",
-      "Status",
-      "Coverage",
-      numeric("Records"),
-      numeric("Requests"),
-      numeric("Records/s"),
-      numeric("ETA"),
-      "Note",
-    ],
+    accounts.length ? "Accounts and their streams of the current run" : "Streams of the current run",
+    columns,
     h(
       "tbody",
       null,
-      view.rows.map((row) =>
-        h(
-          "tr",
-          { dataset: { stream: row.name } },
-          h("th", { scope: "row" }, row.name),
-          h("td", { class: "col-status" }, badge(row.status)),
-          h("td", null, coverageBar(row)),
-          h(
-            "td",
-            { class: "num", dataset: { field: "record_count" } },
-            formatCount(row.record_count),
-          ),
-          h(
-            "td",
-            { class: "num", dataset: { field: "request_count" } },
-            formatCount(row.request_count),
-          ),
-          h("td", { class: "num" }, formatRate(row.records_per_second)),
-          h(
-            "td",
-            { class: "num" },
-            row.status === "started" ? formatDuration(row.eta_seconds) : "",
-          ),
-          h("td", null, row.reason ?? ""),
-        ),
-      ),
-      collapsed.map(([status, count]) =>
-        h("tr", null, h("td", { colspan: 8, class: "muted" }, `${count} more ${status}`)),
-      ),
+      accounts.map((account) => [
+        accountRow(account),
+        account.streams.map((row) => streamRow(row, account.account)),
+      ]),
+      collapsedRows(view.collapsed_accounts, " accounts"),
+      view.rows.map((row) => streamRow(row)),
+      collapsedRows(view.collapsed, ""),
     ),
   );
 }
@@ -176,9 +213,9 @@ function collectErrors(pipeline, view) {
   const found = [];
   const seen = new Set();
   const add = (error) => {
-    const key = [error.level, error.failure_type, error.stream, error.message].join("|");
-    if (seen.has(key)) return;
-    seen.add(key);
+    const key = [error.level, error.failure_type, error.account, error.stream, error.message];
+    if (seen.has(key.join("|"))) return;
+    seen.add(key.join("|"));
     found.push(error);
   };
   for (const error of [view?.error, pipeline?.last_error]) {
@@ -195,6 +232,12 @@ function collectErrors(pipeline, view) {
   }
   for (const row of view?.rows ?? []) {
     for (const error of row.errors ?? []) add({ stream: row.name, ...error });
+  }
+  for (const account of view?.accounts ?? []) {
+    if (account.last_error) add({ account: account.account, ...account.last_error });
+    for (const row of account.streams) {
+      for (const error of row.errors ?? []) add({ stream: row.name, ...error });
+    }
   }
   return found;
 }
@@ -220,7 +263,7 @@ function errorTable(errors, retryAt) {
             { dataset: { level: error.level } },
             h("td", null, badge(error.level)),
             h("td", null, h("code", null, error.failure_type ?? "–")),
-            h("td", null, error.stream ?? "–"),
+            h("td", null, [error.account, error.stream].filter(Boolean).join("/") || "–"),
             h("td", null, error.message ?? ""),
             h(
               "td",
