@@ -33,13 +33,18 @@ from stripe_sync.protocol.ranges import format_time, parse_time, range_bounds
 from stripe_sync.sources.stripe.catalog import StripeCatalog
 from stripe_sync.sources.stripe.client import StripeClient
 from stripe_sync.sources.stripe.config import StripeSourceConfig
-from stripe_sync.sources.stripe.errors import AuthenticationFailed, StripeError
+from stripe_sync.sources.stripe.errors import (
+    AccountAccessRevoked,
+    AuthenticationFailed,
+    StripeError,
+)
 from stripe_sync.sources.stripe.events import (
     EVENTS_WINDOW_S,
     EventsCursor,
     EventsLane,
     follows_events,
 )
+from stripe_sync.sources.stripe.outbox import Outbox
 
 Message = dict[str, Any]
 ErrorReporter = Callable[[StripeError, str], Awaitable[None]]
@@ -55,7 +60,7 @@ class Changes:
         config: StripeSourceConfig,
         catalog: StripeCatalog,
         client: StripeClient,
-        out: asyncio.Queue[Message],
+        out: Outbox,
         account_id: str,
         configured: list[dict[str, Any]],
         global_state: Any,
@@ -78,6 +83,8 @@ class Changes:
         )
         self.reset_streams: set[str] = set()
         """Streams reset at the cliff: backfill them from the beginning."""
+        self.continuing = False
+        """The lane picks up where an earlier call of the same run left its cursor."""
 
     # -- beside a backfill -------------------------------------------------------------------
 
@@ -91,8 +98,10 @@ class Changes:
         cursor = self.saved
         if cursor is None:
             cursor = EventsCursor(created=start)
-        elif run is not None and cursor.run == run and not set(cursor.streams) <= set(self.served):
-            return None  # a continuation call without some streams: leave the cursor for later
+        elif run is not None and cursor.run == run:
+            if not set(cursor.streams) <= set(self.served):
+                return None  # a continuation call without some streams: leave the cursor
+            self.continuing = cursor.streams == self.served
         cursor.run = run
         cursor.streams = self.served
         lane = self._lane(cursor)
@@ -100,17 +109,24 @@ class Changes:
             await self._reset(cursor, "the backfill of this run starts over")
             cursor.created = start
             cursor.seen.clear()
-        await lane.emit_state()
+            self.continuing = False
+        if not self.continuing:
+            await lane.emit_state()
         return lane
 
     async def follow(self, lane: EventsLane, finished: asyncio.Event) -> None:
-        """Poll while the backfill runs, then once more after ``finished`` is set."""
+        """Poll while the backfill runs, then once more after ``finished`` is set. A call that
+        continues its run (the saved cursor is this run's) waits a poll interval first: the
+        previous call polled just before it stopped."""
+        wait_first = self.continuing
         while True:
+            if wait_first:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(finished.wait(), self.config.poll_interval)
+            wait_first = True
             done = finished.is_set()
             if not await self._poll(lane) or done:
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(finished.wait(), self.config.poll_interval)
 
     # -- live --------------------------------------------------------------------------------
 
@@ -181,7 +197,7 @@ class Changes:
 
     async def _failed(self, exc: StripeError, keep_going: bool) -> bool:
         """Report a failed request of the lane; True when the lane may try again later."""
-        if isinstance(exc, AuthenticationFailed):
+        if isinstance(exc, AuthenticationFailed | AccountAccessRevoked):
             await self.report(exc, "global")
             return False
         await self.report(exc, "transient")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from stripe_sync.protocol.errors import SyncError
 
@@ -86,3 +87,37 @@ def is_not_available(status: int, message: str) -> bool:
     if status == 404 and "unrecognized request url" in lowered:
         return True
     return status in (400, 403, 404) and any(p in lowered for p in NOT_AVAILABLE_PATTERNS)
+
+
+def is_account_refusal(exc: StripeError) -> bool:
+    """A connected account's requests refused as a whole (revoked access or a refused key)."""
+    return isinstance(exc, AccountAccessRevoked | AuthenticationFailed)
+
+
+def error_payload(
+    exc: StripeError, stream: str | None, level: str, account: str | None = None
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "level": level,
+        "failure_type": exc.failure_type,
+        "message": str(exc),
+    }
+    for key in ("http_status", "request_id"):
+        if getattr(exc, key, None) is not None:
+            payload[key] = getattr(exc, key)
+    if stream is not None:
+        payload["stream"] = stream
+    if account is not None:
+        payload["account"] = account
+    if isinstance(exc, AccountAccessRevoked):
+        payload["hint"] = "the account revoked the platform's access; reconnect it or leave it out"
+    if isinstance(exc, PermissionDenied):
+        permission = exc.permission
+        payload["hint"] = (
+            f"grant the restricted key the '{permission}' permission"
+            if permission
+            else "grant the restricted key read access to this resource"
+        )
+    if isinstance(exc, AuthenticationFailed):
+        payload["hint"] = "check the API key (STRIPE_API_KEY or --api-key)"
+    return payload

@@ -27,7 +27,6 @@ no longer be caught up, and :meth:`EventsLane.past_window` tells the source to r
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from stripe_sync.sources.stripe.catalog import StreamDef, StripeCatalog
 from stripe_sync.sources.stripe.client import StripeClient
 from stripe_sync.sources.stripe.embedded import complete_embedded_lists
 from stripe_sync.sources.stripe.errors import UnexpectedResponse
+from stripe_sync.sources.stripe.outbox import Outbox
 from stripe_sync.sources.stripe.segments import PAGE_SIZE
 from stripe_sync.sources.stripe.stream_context import StreamContext
 
@@ -112,7 +112,7 @@ class EventsLane:
         *,
         catalog: StripeCatalog,
         client: StripeClient,
-        out: asyncio.Queue[Message],
+        out: Outbox,
         account_id: str,
         api_version: str,
         cursor: EventsCursor,

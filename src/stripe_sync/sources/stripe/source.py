@@ -7,15 +7,9 @@ changes beside them (:mod:`.changes`). Every stream ends with exactly one termin
 become protocol errors of the right level. A live read (``catalog["live"]``) only applies changes:
 polled events and pushed ones (``input``).
 
-**Connected accounts** (``accounts: "all"`` or a list of ids): the accounts are listed (``GET
-/v1/accounts``, paged) or taken from the list, and each is read with its own client
-(``Stripe-Account``) over the shared connections and budget, whose fairness groups are the
-accounts. Every message about an account's data carries ``account``; its states are the saved
-ones under ``"<account>/<stream>"``; the configured catalog's ``terminal_streams`` names the
-account-streams this run already finished (skipped here). ``max_concurrent_streams`` bounds the
-account-streams running at once, taken account by account so that small accounts finish early.
-An account whose access is refused (401, 403 ``account_invalid``) gets one ``account``-level
-error, its running streams fail and its other streams are not started; the others go on.
+**Connected accounts** (``accounts: "all"`` or a list of ids) are read by :mod:`.connected`
+through the same stream machinery: :class:`Reader` runs one account's streams under the shared
+stream slots (:mod:`.stream_slots`) with its events lane beside them (:mod:`.account_work`).
 """
 
 from __future__ import annotations
@@ -24,59 +18,32 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 from stripe_sync.protocol.batching import Batch, MessageQueue, flatten
 from stripe_sync.protocol.connector import Config, Message
 from stripe_sync.protocol.ranges import make_range, range_bounds
-from stripe_sync.sources.stripe.accounts import connected_accounts
+from stripe_sync.sources.stripe.account_work import AccountWork, ReadTarget
 from stripe_sync.sources.stripe.backfill import TimeRangeBackfill
 from stripe_sync.sources.stripe.catalog import StripeCatalog, load_catalog
-from stripe_sync.sources.stripe.changes import Changes
+from stripe_sync.sources.stripe.changes import Changes, ErrorReporter
 from stripe_sync.sources.stripe.client import StripeClient, make_client
 from stripe_sync.sources.stripe.config import StripeSourceConfig
+from stripe_sync.sources.stripe.connected import ConnectedRead
 from stripe_sync.sources.stripe.errors import (
-    AccountAccessRevoked,
     AuthenticationFailed,
     NotAvailable,
-    PermissionDenied,
     StripeError,
+    error_payload,
+    is_account_refusal,
 )
 from stripe_sync.sources.stripe.listing import list_by_cursor, list_newest, list_per_parent
+from stripe_sync.sources.stripe.outbox import Outbox
 from stripe_sync.sources.stripe.stream_context import StreamContext
+from stripe_sync.sources.stripe.stream_slots import StreamSlots
 
 OUTPUT_QUEUE_SIZE = 2000
 _DONE: Message = {"type": "_done"}
-
-
-def error_message(
-    exc: StripeError, stream: str | None, level: str, account: str | None = None
-) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "level": level,
-        "failure_type": exc.failure_type,
-        "message": str(exc),
-    }
-    for key in ("http_status", "request_id"):
-        if getattr(exc, key, None) is not None:
-            payload[key] = getattr(exc, key)
-    if stream is not None:
-        payload["stream"] = stream
-    if account is not None:
-        payload["account"] = account
-    if isinstance(exc, AccountAccessRevoked):
-        payload["hint"] = "the account revoked the platform's access; reconnect it or leave it out"
-    if isinstance(exc, PermissionDenied):
-        permission = exc.permission
-        payload["hint"] = (
-            f"grant the restricted key the '{permission}' permission"
-            if permission
-            else "grant the restricted key read access to this resource"
-        )
-    if isinstance(exc, AuthenticationFailed):
-        payload["hint"] = "check the API key (STRIPE_API_KEY or --api-key)"
-    return payload
 
 
 class StripeSource:
@@ -126,7 +93,7 @@ class StripeSource:
         parsed = StripeSourceConfig.model_validate(config)
         stripe_catalog = load_catalog(parsed.spec_path)
         client = make_client(parsed, stripe_catalog)
-        reader = _Read(parsed, stripe_catalog, client, catalog, state, input)
+        reader = Reader(parsed, stripe_catalog, client, catalog, state, input)
         task = asyncio.create_task(reader.run())
         try:
             while (item := await reader.out.get()) is not _DONE:
@@ -140,27 +107,7 @@ class StripeSource:
             await client.budget.close()
 
 
-@dataclass
-class _Account:
-    """The account a stream reads: its client, the id for ``_account_id``, the backfill's lower
-    bound, and (for a connected account of a multi-account read) the ``account`` of messages."""
-
-    client: StripeClient
-    account_id: str
-    lower_bound: int
-    connected: str | None = None
-    revoked: bool = False
-
-    def key(self, stream: str) -> str:
-        return f"{self.connected}/{stream}" if self.connected else stream
-
-
-def is_account_refusal(exc: StripeError) -> bool:
-    """A connected account's requests refused as a whole (revoked access or a refused key)."""
-    return isinstance(exc, AccountAccessRevoked | AuthenticationFailed)
-
-
-class _Read:
+class Reader:
     """One ``read`` call: the account lookup, then the streams under the concurrency limit."""
 
     def __init__(
@@ -179,9 +126,10 @@ class _Read:
         self.saved = state.get("streams") or {}
         self.global_state = state.get("global") or {}
         self.pushed = pushed
-        self.reset_streams: set[str] = set()
         self.out = MessageQueue(OUTPUT_QUEUE_SIZE)  # messages, or a page's records as a list
         self.running: set[str] = set()
+        self.slots = StreamSlots(config.max_concurrent_streams)
+        self.global_failure = asyncio.Event()
         client.log_retry = self._log_retry
 
     def _log_retry(self, stream: str, path: str, reason: str) -> None:
@@ -200,16 +148,15 @@ class _Read:
 
     async def run(self) -> None:
         try:
-            await self._run()
+            if self.config.accounts != "self":
+                await ConnectedRead(self).run()
+            else:
+                await self._run()
         finally:
             await self.out.put(_DONE)
 
     async def _run(self) -> None:
         streams = self.configured.get("streams") or []
-        self.global_failure = asyncio.Event()
-        if self.config.accounts != "self":
-            await self._run_accounts(streams)
-            return
         try:
             response = await self.client.get("/v1/account", stream="_account")
         except StripeError as exc:
@@ -218,121 +165,85 @@ class _Read:
                 if self.config.account and isinstance(exc, AuthenticationFailed)
                 else "global"
             )
-            await self.out.put({"type": "error", "error": error_message(exc, None, level)})
+            await self.out.put({"type": "error", "error": error_payload(exc, None, level)})
             return
         account = response.body
         account_id = str(self.config.account or account.get("id") or "")
         lower_bound = self.config.start or int(account.get("created") or 0)
         stats = self.client.stats.take("_account")
         await self.out.put({"type": "source_stats", "source_stats": stats})
-        changes = Changes(
-            config=self.config,
-            catalog=self.catalog,
-            client=self.client,
-            out=self.out,
-            account_id=account_id,
-            configured=streams,
-            global_state=self.global_state,
-            report=self._report,
-        )
+        changes = self.changes(self.client, account_id, self.out, self.global_state, self._report)
         if self.configured.get("live"):
             await changes.live(self.pushed)
             return
-        lane = await changes.join_backfill()
-        self.reset_streams = changes.reset_streams
-        limiter = asyncio.Semaphore(self.config.max_concurrent_streams)
-        backfilled = asyncio.Event()
-        target = _Account(self.client, account_id, lower_bound)
-        tasks = [asyncio.create_task(self._stream(entry, target, limiter)) for entry in streams]
-        following = [asyncio.create_task(changes.follow(lane, backfilled))] if lane else []
-        try:
-            await asyncio.gather(*tasks)
-            backfilled.set()
-            if not self.global_failure.is_set():
-                await asyncio.gather(*following)
-        finally:
-            for task in (*tasks, *following):
-                task.cancel()
-            await asyncio.gather(*tasks, *following, return_exceptions=True)
+        target = ReadTarget(self.client, account_id, lower_bound)
 
-    async def _run_accounts(self, streams: list[dict[str, Any]]) -> None:
-        """A multi-account read: every connected account's streams under one concurrency limit."""
-        if self.configured.get("live"):
-            await self._log("warn", "live changes of connected accounts are not followed yet")
-            return
-        try:
-            accounts = await connected_accounts(self.config, self.client)
-        except StripeError as exc:
-            await self.out.put({"type": "error", "error": error_message(exc, None, "global")})
-            return
-        finally:
-            stats = self.client.stats.take("_accounts")
-            await self.out.put({"type": "source_stats", "source_stats": stats})
-        finished = set(self.configured.get("terminal_streams") or {})
-        limiter = asyncio.Semaphore(self.config.max_concurrent_streams)
+        async def opened() -> tuple[ReadTarget, Changes]:
+            return target, changes
+
+        await self.backfill(AccountWork(opened), streams, 0)
+
+    def changes(
+        self,
+        client: StripeClient,
+        account_id: str,
+        out: Outbox,
+        global_state: Any,
+        report: ErrorReporter,
+    ) -> Changes:
+        """The events lane of one account."""
+        return Changes(
+            config=self.config,
+            catalog=self.catalog,
+            client=client,
+            out=out,
+            account_id=account_id,
+            configured=self.configured.get("streams") or [],
+            global_state=global_state,
+            report=report,
+        )
+
+    async def backfill(self, work: AccountWork, entries: list[dict[str, Any]], rank: int) -> None:
+        """One account's streams; ``rank`` orders accounts for the stream slots."""
         tasks = [
-            asyncio.create_task(self._connected(account, streams, finished, limiter))
-            for account in accounts
+            asyncio.create_task(self._stream(entry, work, (rank, index)))
+            for index, entry in enumerate(entries)
         ]
         try:
             await asyncio.gather(*tasks)
+            await work.finish(failed=self.global_failure.is_set())
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await work.close()
 
-    async def _connected(
-        self,
-        account: str,
-        streams: list[dict[str, Any]],
-        finished: set[str],
-        limiter: asyncio.Semaphore,
-    ) -> None:
-        """One connected account: its lookup (creation time), then its unfinished streams."""
-        entries = [entry for entry in streams if f"{account}/{entry['name']}" not in finished]
-        if not entries:
-            return
-        client = self.client.for_account(account)
-        client.log_retry = self._log_retry
-        try:
-            body = (await client.get("/v1/account", stream="_account")).body
-        except StripeError as exc:
-            await self.out.put(
-                {"type": "error", "error": error_message(exc, None, "account", account)}
-            )
-            return
-        finally:
-            stats = {"account": account, **client.stats.take("_account")}
-            await self.out.put({"type": "source_stats", "source_stats": stats})
-        lower_bound = self.config.start or int(body.get("created") or 0)
-        target = _Account(client, account, lower_bound, connected=account)
-        await asyncio.gather(*(self._stream(entry, target, limiter) for entry in entries))
-
-    async def _account_refused(self, target: _Account, exc: StripeError) -> None:
+    async def account_refused(self, target: ReadTarget, exc: StripeError) -> None:
         """Report a connected account's refusal once; its streams stop."""
         if target.revoked:
             return
         target.revoked = True
-        payload = error_message(exc, None, "account", target.connected)
+        payload = error_payload(exc, None, "account", target.connected)
         await self.out.put({"type": "error", "error": payload})
 
     async def _report(self, exc: StripeError, level: str) -> None:
-        await self.out.put({"type": "error", "error": error_message(exc, None, level)})
+        await self.out.put({"type": "error", "error": error_payload(exc, None, level)})
 
-    async def _log(self, level: str, message: str) -> None:
+    async def log(self, level: str, message: str) -> None:
         await self.out.put({"type": "log", "log": {"level": level, "message": message}})
 
     async def _stream(
-        self, entry: dict[str, Any], target: _Account, limiter: asyncio.Semaphore
+        self, entry: dict[str, Any], work: AccountWork, priority: tuple[int, int]
     ) -> None:
         name = entry["name"]
         try:
             definition = self.catalog.stream(name)
         except KeyError:
-            await self._log("warn", f"{name}: not a Stripe stream; skipped")
+            await self.log("warn", f"{name}: not a Stripe stream; skipped")
             return
-        async with limiter:
-            if self.global_failure.is_set() or target.revoked:
+        async with self.slots.slot(priority):
+            target = await work.target()
+            if self.global_failure.is_set() or target is None or target.revoked:
                 return
             context = StreamContext(
                 definition,
@@ -346,7 +257,7 @@ class _Read:
             self.running.add(key)
             started = time.monotonic()
             try:
-                await self._sync_stream(context, entry, target.lower_bound)
+                await self._sync_stream(context, entry, target)
             except StripeError as exc:
                 await self._stream_stopped(context, target, exc)
                 return
@@ -354,39 +265,36 @@ class _Read:
                 self.running.discard(key)
                 await context.emit_stats()
             seconds = time.monotonic() - started
-            await self._log(
-                "info",
-                f"{key}: {context.record_count} records in {seconds:.1f} s",
-            )
+            await self.log("info", f"{key}: {context.record_count} records in {seconds:.1f} s")
             await context.emit_status("complete")
 
     async def _stream_stopped(
-        self, context: StreamContext, target: _Account, exc: StripeError
+        self, context: StreamContext, target: ReadTarget, exc: StripeError
     ) -> None:
         """The terminal status (and error) of a stream stopped by ``exc``."""
         name = context.name
         if target.connected and is_account_refusal(exc):
-            await self._account_refused(target, exc)
+            await self.account_refused(target, exc)
             await context.emit_status("failed", reason=str(exc))
         elif isinstance(exc, AuthenticationFailed):
             self.global_failure.set()
-            await self.out.put({"type": "error", "error": error_message(exc, name, "global")})
+            await self.out.put({"type": "error", "error": error_payload(exc, name, "global")})
             await context.emit_status("failed", reason=str(exc))
         elif isinstance(exc, NotAvailable):
-            await self._log("info", f"{target.key(name)}: skipped: {exc}")
+            await self.log("info", f"{target.key(name)}: skipped: {exc}")
             await context.emit_status("skipped", reason=str(exc))
         else:
-            payload = error_message(exc, name, "stream", target.connected)
+            payload = error_payload(exc, name, "stream", target.connected)
             await self.out.put({"type": "error", "error": payload})
             await context.emit_status("failed", reason=str(exc))
 
     async def _sync_stream(
-        self, context: StreamContext, entry: dict[str, Any], lower_bound: int
+        self, context: StreamContext, entry: dict[str, Any], target: ReadTarget
     ) -> None:
         definition = context.stream
         account = context.account
-        key = f"{account}/{definition.name}" if account else definition.name
-        reset = definition.name in self.reset_streams  # from the beginning, whatever was saved
+        key = target.key(definition.name)
+        reset = definition.name in target.reset_streams  # from the beginning, whatever was saved
         saved = None if reset else self.saved.get(key)
         limit = entry.get("backfill_limit")
         window = (entry.get("account_time_ranges") or {}).get(account) or entry.get("time_range")
@@ -394,6 +302,7 @@ class _Read:
             window = {"lt": window["lt"]}
         started: dict[str, Any] = {}
         bounds: tuple[int, int] | None = None
+        lower_bound = target.lower_bound
         if definition.supports_time_range and window:
             gte, lt = range_bounds(window)
             bounds = (max(lower_bound, gte) if gte is not None else lower_bound, lt)

@@ -8,7 +8,6 @@ records it covers. A page's records go onto the output queue as one batch (a lis
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 from stripe_sync.sources.stripe.catalog import StreamDef
 from stripe_sync.sources.stripe.client import StripeClient, StripeResponse
 from stripe_sync.sources.stripe.embedded import complete_embedded_lists
+from stripe_sync.sources.stripe.outbox import Outbox
 
 MAX_WORKERS = 24
 UNLIMITED_WORKERS = 8
@@ -40,7 +40,7 @@ class StreamContext:
     stream: StreamDef
     client: StripeClient
     account_id: str
-    out: asyncio.Queue[Any]  # messages, and batches (lists) of records
+    out: Outbox  # messages, and batches (lists) of records
     share_rps: Callable[[], float]
     account: str | None = None
     latency: LatencyEstimate = field(default_factory=LatencyEstimate)
