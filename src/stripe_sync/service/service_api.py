@@ -6,8 +6,9 @@ against their connectors' specs before they are stored; answers never carry a se
 (``pipeline_specs.redact``). Each answer about one pipeline has an ``ETag`` (its version);
 ``PATCH`` and ``DELETE`` honour ``If-Match`` (412 when the pipeline changed since). Commands reach
 the pipeline's workflow as signals (signal-with-start, so a workflow that is not running is
-started); its status comes from the workflow's ``status`` query, its progress from what the
-activities saved in the store.
+started): a ``PlatformWorkflow`` for a platform pipeline (``platform.is_platform``), else a
+``PipelineWorkflow``. Its status comes from the workflow's ``status`` query (a platform
+pipeline's with its accounts'), its progress from what the activities saved in the store.
 """
 
 from __future__ import annotations
@@ -29,12 +30,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError
 
-from stripe_sync.engine.pipeline import Pipeline
 from stripe_sync.protocol.errors import ConfigError
 from stripe_sync.service.connectors_api import connectors_router
 from stripe_sync.service.dashboard import mount_dashboard
 from stripe_sync.service.engine_api import ErrorResponse, error_response
-from stripe_sync.service.pipeline_specs import apply_patch, redact, validate_spec
+from stripe_sync.service.pipeline_specs import (
+    ServicePipeline,
+    apply_patch,
+    redact,
+    validate_spec,
+)
+from stripe_sync.service.platform import is_platform
+from stripe_sync.service.platform_workflow import PlatformWorkflow
 from stripe_sync.service.progress_view import display_model
 from stripe_sync.service.store import (
     DesiredStatus,
@@ -48,6 +55,8 @@ from stripe_sync.service.workflow_types import (
     Carry,
     PipelineStatus,
     PipelineWorkflowInput,
+    PlatformCarry,
+    PlatformWorkflowInput,
     workflow_id,
 )
 from stripe_sync.service.workflows import PipelineWorkflow
@@ -76,6 +85,12 @@ class PipelinePatch(BaseModel):
     destination: dict[str, Any] | None = None
     streams: list[str] | None = None
     backfill_limit: int | None = Field(default=None, ge=1)
+    max_parallel_accounts: int | None = Field(default=None, ge=1)
+
+
+class AccountView(BaseModel):
+    status: str = Field(description="waiting (not started yet), or the status of its workflow")
+    reason: str | None = Field(default=None, description="why the account is in `error`")
 
 
 class PipelineView(BaseModel):
@@ -85,6 +100,7 @@ class PipelineView(BaseModel):
     destination: dict[str, Any]
     streams: list[str] | None = None
     backfill_limit: int | None = None
+    max_parallel_accounts: int | None = None
     status: str = Field(description="setup, backfilling, live, paused, error or deleting")
     reason: str | None = Field(default=None, description="why the pipeline is in `error`")
     desired_status: str
@@ -97,6 +113,9 @@ class PipelineView(BaseModel):
     )
     last_error: dict[str, Any] | None = Field(
         default=None, description="the global error of the latest call (retried when transient)"
+    )
+    accounts: dict[str, AccountView] | None = Field(
+        default=None, description="a platform pipeline's connected accounts, in list order"
     )
 
 
@@ -154,15 +173,19 @@ class Service:
     async def start(self, pipeline: StoredPipeline, signal: str | None = None, *args: Any) -> None:
         """Signal the pipeline's workflow, starting it first when it is not running (a new one
         starts paused when the pipeline is)."""
-        carry = Carry(paused=pipeline.desired_status == "paused")
-        await self.temporal.start_workflow(
-            PipelineWorkflow.run,
-            PipelineWorkflowInput(pipeline.id, carry),
-            id=workflow_id(pipeline.id),
-            task_queue=self.task_queue,
-            start_signal=signal,
-            start_signal_args=list(args),
-        )
+        paused = pipeline.desired_status == "paused"
+        options: dict[str, Any] = {
+            "id": workflow_id(pipeline.id),
+            "task_queue": self.task_queue,
+            "start_signal": signal,
+            "start_signal_args": list(args),
+        }
+        if is_platform(pipeline.spec):
+            platform = PlatformWorkflowInput(pipeline.id, PlatformCarry(paused=paused))
+            await self.temporal.start_workflow(PlatformWorkflow.run, platform, **options)
+        else:
+            single = PipelineWorkflowInput(pipeline.id, Carry(paused=paused))
+            await self.temporal.start_workflow(PipelineWorkflow.run, single, **options)
 
     async def status(self, pipeline: StoredPipeline) -> PipelineStatus:
         handle = self.temporal.get_workflow_handle(workflow_id(pipeline.id))
@@ -188,6 +211,7 @@ class Service:
             destination=shown["destination"],
             streams=shown.get("streams"),
             backfill_limit=shown.get("backfill_limit"),
+            max_parallel_accounts=shown.get("max_parallel_accounts"),
             status=status.status,
             reason=status.reason,
             desired_status=pipeline.desired_status,
@@ -197,6 +221,12 @@ class Service:
             updated_at=pipeline.updated_at,
             progress=(document or {}).get("progress"),
             last_error=(document or {}).get("error"),
+            accounts=None
+            if status.accounts is None
+            else {
+                entry.account: AccountView(status=entry.status, reason=entry.reason)
+                for entry in status.accounts
+            },
         )
 
     async def command(
@@ -283,7 +313,7 @@ def create_service_app(
         return {"status": "ok"}
 
     @api.post("/pipelines", status_code=201)
-    async def create_pipeline(body: Pipeline, response: Response) -> PipelineView:
+    async def create_pipeline(body: ServicePipeline, response: Response) -> PipelineView:
         spec = await validate_spec(body.model_dump(exclude_none=True))
         stored = await store.create(spec)
         await service.start(stored)

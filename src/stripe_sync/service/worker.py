@@ -1,4 +1,5 @@
-"""A worker process's Temporal worker: the pipeline workflow and its activities on one task queue."""
+"""A worker process's Temporal worker: the pipeline and platform pipeline workflows and their
+activities on one task queue."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from stripe_sync.service.activities import ActivitySettings, PipelineActivities
+from stripe_sync.service.platform_workflow import PlatformWorkflow
 from stripe_sync.service.store import PipelineStore
 from stripe_sync.service.workflow_types import TASK_QUEUE
 from stripe_sync.service.workflows import PipelineWorkflow
@@ -22,12 +24,12 @@ def build_worker(
     settings: ActivitySettings | None = None,
     task_queue: str = TASK_QUEUE,
 ) -> Worker:
-    """A worker running pipeline workflows and activities; ``await worker.run()`` to serve."""
+    """A worker running the workflows and activities; ``await worker.run()`` to serve."""
     activities = PipelineActivities(store, settings)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[PipelineWorkflow],
+        workflows=[PipelineWorkflow, PlatformWorkflow],
         activities=activities.all(),
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,

@@ -141,6 +141,6 @@ class PipelineStatus:
     stream_failures: int = 0
     stream_retry_at: str | None = None
     pending_events: int = 0
-    accounts: dict[str, AccountStatus] | None = None
+    accounts: list[AccountStatus] | None = None
     """A platform pipeline's accounts, in list order: ``waiting`` until admitted, then the
     status its child last reported."""

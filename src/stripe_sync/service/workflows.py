@@ -5,6 +5,9 @@
 
 Signals: ``pause``, ``resume``, ``delete``, ``sync_now`` (start a new, incremental run) and
 ``webhook_event`` (a verified Stripe event for the next live call). Query: ``status``.
+The child of a platform pipeline (``account`` set, started set up by its parent) syncs that one
+connected account and reports each change of its status to its parent (signal ``account_status``);
+``deleted`` once it forgot its own state.
 All I/O happens in activities, which read configs and secrets from the pipeline store, so no
 secret enters the workflow's history.
 
@@ -18,25 +21,31 @@ streams go live. The history is kept short by continuing as new.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from stripe_sync.service.workflow_types import (
+        ACCOUNT_STATUS,
         BACKFILL,
         LIVE,
         SETUP,
         TEARDOWN,
+        AccountStatus,
         Carry,
         PipelineStatus,
         PipelineWorkflowInput,
         SyncOutcome,
         SyncRequest,
+        workflow_id,
     )
+
+T = TypeVar("T")
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 ACTIVITY_TIMEOUT = timedelta(hours=2)
@@ -56,6 +65,59 @@ def stream_retry_delay(failures: int) -> timedelta:
     return min(STREAM_RETRY_FIRST * 2 ** max(0, failures - 1), STREAM_RETRY_MAX)
 
 
+async def run_call(
+    name: str,
+    request: SyncRequest,
+    result_type: type[T],
+    interrupted: Callable[[], bool],
+    until: datetime | None = None,
+) -> T | None:
+    """Run one activity; once ``interrupted()`` (or at ``until``) cancel it gracefully.
+
+    Returns None when it was cancelled before it could answer.
+    """
+    handle = workflow.start_activity(
+        name,
+        request,
+        result_type=result_type,
+        start_to_close_timeout=ACTIVITY_TIMEOUT,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
+        retry_policy=TRANSIENT_RETRY,
+        cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    )
+    timeout = None if until is None else max(0.001, (until - workflow.now()).total_seconds())
+    with contextlib.suppress(TimeoutError):
+        await workflow.wait_condition(lambda: handle.done() or interrupted(), timeout=timeout)
+    if not handle.done():
+        handle.cancel()
+    try:
+        result: T = await handle
+        return result
+    except ActivityError as err:
+        if isinstance(err.cause, CancelledError):
+            return None
+        raise
+
+
+def is_pipeline_gone(err: ActivityError) -> bool:
+    """The pipeline was deleted from the store behind the workflow's back."""
+    return isinstance(err.cause, ApplicationError) and err.cause.type == "PipelineNotFound"
+
+
+def shown_status(*, deleting: bool, error: str | None, paused: bool, stage: str) -> str:
+    """What the ``status`` query answers: deleting, error or paused before the ``stage``."""
+    if deleting:
+        return "deleting"
+    if error:
+        return "error"
+    return "paused" if paused else stage
+
+
+def history_is_long(limit: int) -> bool:
+    info = workflow.info()
+    return info.is_continue_as_new_suggested() or info.get_current_history_length() > limit
+
+
 @workflow.defn
 class PipelineWorkflow:
     def __init__(self) -> None:
@@ -64,17 +126,23 @@ class PipelineWorkflow:
         self.carry = Carry()
         self.deleting = False
         self.sync_requested = False
+        self.account: str | None = None
+        self.reported: tuple[str, str | None] | None = None
 
     @workflow.run
     async def run(self, input: PipelineWorkflowInput) -> None:
         self.pipeline_id = input.pipeline_id
         self.history_limit = input.history_limit
         self.carry = input.carry or Carry()
+        self.account = input.account
         try:
             while not self.deleting:
-                if self.history_is_long():
+                await self.report(self.status())
+                if history_is_long(self.history_limit):
                     workflow.continue_as_new(
-                        PipelineWorkflowInput(self.pipeline_id, self.carry, self.history_limit)
+                        PipelineWorkflowInput(
+                            self.pipeline_id, self.carry, self.history_limit, self.account
+                        )
                     )
                 if self.parked:
                     await workflow.wait_condition(lambda: self.deleting or not self.parked)
@@ -85,9 +153,10 @@ class PipelineWorkflow:
                 else:
                     await self.live()
             await self.run_activity(TEARDOWN, interruptible=False)
+            await self.report(PipelineStatus("deleted"))
         except ActivityError as err:
-            if isinstance(err.cause, ApplicationError) and err.cause.type == "PipelineNotFound":
-                return  # deleted from the store behind our back: nothing left to run
+            if is_pipeline_gone(err):
+                return  # nothing left to run
             raise
 
     # -- steps -----------------------------------------------------------------------------
@@ -144,49 +213,32 @@ class PipelineWorkflow:
         until: datetime | None = None,
         interruptible: bool = True,
     ) -> SyncOutcome | None:
-        """Run one activity; pause, delete, ``sync_now`` (or ``until``) cancel it gracefully.
-
-        Returns None when it was cancelled before it could answer.
-        """
-        handle = workflow.start_activity(
-            name,
-            SyncRequest(self.pipeline_id, events or []),
-            result_type=SyncOutcome,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=TRANSIENT_RETRY,
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        )
+        """Run one activity; pause, delete, ``sync_now`` (or ``until``) cancel it gracefully."""
 
         def interrupted() -> bool:
             if not interruptible:
                 return False
             return self.deleting or self.carry.paused or (name == LIVE and self.sync_requested)
 
-        timeout = None if until is None else max(0.001, (until - workflow.now()).total_seconds())
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(lambda: handle.done() or interrupted(), timeout=timeout)
-        if not handle.done():
-            handle.cancel()
-        try:
-            return await handle
-        except ActivityError as err:
-            if isinstance(err.cause, CancelledError):
-                return None
-            raise
+        request = SyncRequest(self.pipeline_id, events or [], self.account)
+        return await run_call(name, request, SyncOutcome, interrupted, until)
+
+    async def report(self, status: PipelineStatus) -> None:
+        """Tell the platform pipeline (of a child) when this account's status changed."""
+        if self.account is None or (status.status, status.reason) == self.reported:
+            return
+        self.reported = (status.status, status.reason)
+        parent = workflow.get_external_workflow_handle(workflow_id(self.pipeline_id))
+        with contextlib.suppress(FailureError):  # the platform pipeline is gone
+            await parent.signal(
+                ACCOUNT_STATUS, AccountStatus(self.account, status.status, status.reason)
+            )
 
     # -- state -----------------------------------------------------------------------------
 
     @property
     def parked(self) -> bool:
         return self.carry.paused or self.carry.error is not None
-
-    def history_is_long(self) -> bool:
-        info = workflow.info()
-        return (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() > self.history_limit
-        )
 
     # -- signals and query -----------------------------------------------------------------
 
@@ -219,18 +271,13 @@ class PipelineWorkflow:
     @workflow.query
     def status(self) -> PipelineStatus:
         carry = self.carry
-        if self.deleting:
-            status = "deleting"
-        elif carry.error:
-            status = "error"
-        elif carry.paused:
-            status = "paused"
-        elif not carry.set_up:
-            status = "setup"
-        elif carry.backfill_pending:
-            status = "backfilling"
-        else:
-            status = "live"
+        stage = "backfilling" if carry.backfill_pending else "live"
+        status = shown_status(
+            deleting=self.deleting,
+            error=carry.error,
+            paused=carry.paused,
+            stage=stage if carry.set_up else "setup",
+        )
         return PipelineStatus(
             status=status,
             reason=carry.error,
