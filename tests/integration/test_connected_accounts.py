@@ -2,25 +2,33 @@
 
 Against the fake's connected accounts (separate data per ``Stripe-Account``, skewed sizes, the
 platform's limits shared): everything arrives per account and ``verify`` agrees per account, the
-shared budget is respected, an account that revokes access mid-sync fails alone, continuation
-calls skip finished account-streams, and accounts added to the list are picked up by the next run.
+shared budget is respected and small accounts finish in their fair time, the stream slots are
+shared by all accounts, an account that revokes access mid-sync fails alone, continuation calls
+skip finished account-streams, accounts added to the list are picked up by the next run, and each
+account's changes arrive by its events (an incremental run, live polling, pushed webhooks).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
-from tests.support.engine import of_type, run_sync
+from tests.support.engine import collect, of_type, run_sync
+from tests.support.live import sdk
 from tests.support.stripe import fake_stripe, stripe_pipeline
 
 from stripe_sync.engine.sync import sync
 from stripe_sync.protocol.ranges import parse_time
 from stripe_sync.reconcile.verify import verify
+from stripe_sync.sources.stripe.source import StripeSource
 
 STREAMS = ["customers", "charges", "products"]
+TERMINAL = ("complete", "failed", "skipped")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -40,13 +48,45 @@ def rows_by_account(path: Any, table: str) -> dict[str, int]:
         return dict(connection.execute(query).fetchall())
 
 
+def assert_small_accounts_finish_in_time(
+    arrivals: list[tuple[float, dict[str, Any]]], progress: dict[str, Any], budget: float
+) -> None:
+    """Every account with at most 1 % of the pages finishes within 2 * its pages / (budget /
+    accounts with work left when it started) + 10 s. Pages: its list requests. Started: the
+    first progress showing one of its streams started; finished: all of them terminal."""
+    keys: dict[str, list[str]] = {}
+    pages: dict[str, int] = {}
+    for key, entry in progress["streams"].items():
+        keys.setdefault(entry["account"], []).append(key)
+        pages[entry["account"]] = pages.get(entry["account"], 0) + entry["request_count"]
+    started: dict[str, float] = {}
+    finished: dict[str, float] = {}
+    for at, message in arrivals:
+        if message["type"] != "progress":
+            continue
+        streams = message["progress"]["streams"]
+        for account, own in keys.items():
+            statuses = [(streams.get(key) or {}).get("status", "pending") for key in own]
+            if account not in started and any(s != "pending" for s in statuses):
+                started[account] = at
+            if account not in finished and all(s in TERMINAL for s in statuses):
+                finished[account] = at
+    total = sum(pages.values())
+    small = [account for account in keys if pages[account] <= total / 100]
+    assert len(small) >= 20
+    for account in small:
+        left = sum(1 for other in keys if finished[other] > started[account])
+        bound = 2 * pages[account] / (budget / left) + 10
+        assert finished[account] - started[account] <= bound, (account, pages[account], left)
+
+
 async def test_fifty_accounts_of_skewed_sizes_sync_completely_within_the_budget(tmp_path):
-    objects = {"customers": 1500, "charges": 700, "products": 120}
+    objects = {"customers": 2500, "charges": 2500, "products": 2500}
     budget = 40
     with fake_stripe(objects, connected_accounts=50, rate_limit=100, latency_ms=5) as fake:
         accounts = fake.api.connected
         sizes = [len(fake.api.accounts[a].streams["customers"]) for a in accounts]
-        assert sizes[0] == 1500 and sizes[-1] == 30  # skewed: account i has 1/(i+1) of the data
+        assert sizes[0] == 2500 and sizes[-1] == 50  # skewed: account i has 1/(i+1) of the data
         pipeline = stripe_pipeline(
             fake.url,
             STREAMS,
@@ -55,16 +95,21 @@ async def test_fifty_accounts_of_skewed_sizes_sync_completely_within_the_budget(
             max_requests_per_second=budget,
             max_concurrent_streams=8,
         )
-        messages, end = await run_sync(pipeline)
+        arrivals = [
+            (time.monotonic(), message) async for message in sync(pipeline, progress_interval=0.1)
+        ]
+        messages = [message for _, message in arrivals]
+        end = messages[-1]["end"]
         stats = fake.stats()
 
         assert end["reason"] == "complete" and not end["has_more"], of_type(messages, "error")
+        assert_small_accounts_finish_in_time(arrivals, end["run_progress"], budget)
         terminal = end["ending_state"]["engine"]["terminal_streams"]
         assert terminal == {f"{a}/{s}": "complete" for a in accounts for s in STREAMS}
         assert of_type(messages, "catalog")[0]["per_account"] is True
         progress = end["run_progress"]["streams"]
         assert progress[f"{accounts[0]}/customers"]["account"] == accounts[0]
-        assert progress[f"{accounts[0]}/customers"]["record_count"] == 1500
+        assert progress[f"{accounts[0]}/customers"]["record_count"] == 2500
         for table in STREAMS:
             expected = {a: len(fake.api.accounts[a].streams[table]) for a in accounts}
             assert rows_by_account(tmp_path / "a.db", table) == expected
@@ -185,3 +230,123 @@ def test_cli_sync_and_verify_with_accounts(tmp_path):
         assert f"{fake.api.connected[3]}/customers: 62 in the API" in checked.stdout
         bad = cli("sync", *common, "--accounts", "acct_1,cus_2", "--pipeline-name", "x")
         assert bad.returncode == 2 and "acct_" in bad.stderr
+
+
+async def test_max_concurrent_streams_bounds_the_account_streams_of_all_accounts():
+    limit = 4
+    with fake_stripe(
+        {"customers": 400, "charges": 200, "products": 100}, connected_accounts=10
+    ) as fake:
+        config = stripe_pipeline(
+            fake.url, None, accounts="all", max_concurrent_streams=limit, max_requests_per_second=0
+        )["source"]["config"]
+        catalog = {"streams": [{"name": name} for name in STREAMS]}
+        running: set[str] = set()
+        most = 0
+        order: list[str] = []
+        async for message in StripeSource().read(config, catalog, {}):
+            status = message.get("stream_status")
+            if status is None:
+                continue
+            key = f"{status['account']}/{status['stream']}"
+            if status["status"] == "started":
+                running.add(key)
+                most = max(most, len(running))
+                order.append(status["account"])
+            elif status["status"] in TERMINAL:
+                running.discard(key)
+        accounts = fake.api.connected
+    assert most == limit
+    # slots go account by account: an account's streams start before any of a later account
+    assert order == [account for account in accounts for _ in STREAMS]
+
+
+async def test_an_incremental_run_applies_each_accounts_changes(tmp_path):
+    with fake_stripe({"customers": 300}, connected_accounts=3) as fake:
+        first, second, _ = fake.api.connected
+        path = tmp_path / "i.db"
+        pipeline = stripe_pipeline(
+            fake.url, ["customers"], destination=sqlite_target(path), accounts="all"
+        )
+        _, end = await run_sync(pipeline)
+        cursors = end["ending_state"]["source"]["global"]["accounts"]
+        assert set(cursors) == set(fake.api.connected)
+        client = sdk(fake)
+        changed = fake.api.accounts[second].streams["customers"].object_id(3)
+        gone = fake.api.accounts[first].streams["customers"].object_id(5)
+        options = {"stripe_account": second}
+        await asyncio.to_thread(client.v1.customers.update, changed, {"name": "renamed"}, options)
+        await asyncio.to_thread(client.v1.customers.delete, gone, {}, {"stripe_account": first})
+
+        messages, end = await run_sync(pipeline, end["ending_state"])
+        assert end["reason"] == "complete" and not end["has_more"], of_type(messages, "error")
+        with sqlite3.connect(path) as connection:
+            rows = dict(
+                connection.execute("SELECT id, _account_id FROM customers WHERE name = 'renamed'")
+            )
+            deleted = connection.execute(
+                "SELECT _account_id FROM customers WHERE id = ? AND _deleted", (gone,)
+            ).fetchall()
+        assert rows == {changed: second}
+        assert deleted == [(first,)]
+        assert end["run_progress"]["live"]["event_count"] == 2
+
+
+async def test_live_mode_follows_every_connected_account(tmp_path):
+    with fake_stripe({"customers": 200}, connected_accounts=3) as fake:
+        accounts = fake.api.connected
+        path = tmp_path / "l.db"
+        pipeline = stripe_pipeline(
+            fake.url,
+            ["customers"],
+            destination=sqlite_target(path),
+            accounts="all",
+            poll_interval=0.3,
+        )
+        _, end = await run_sync(pipeline)
+        pushed: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        async def webhook_input() -> AsyncIterator[dict[str, Any]]:
+            while True:
+                yield await pushed.get()
+
+        abort = asyncio.Event()
+        calls = sync(pipeline, end["ending_state"], live=True, abort=abort, input=webhook_input())
+        syncing = asyncio.create_task(collect(calls))
+        client = sdk(fake)
+        polled = fake.api.accounts[accounts[2]].streams["customers"].object_id(1)
+        await asyncio.sleep(1)
+        await asyncio.to_thread(
+            client.v1.customers.update, polled, {"name": "polled"}, {"stripe_account": accounts[2]}
+        )
+        # a pushed event of another account, built as Stripe's Connect webhooks send them
+        customer = fake.api.accounts[accounts[1]].streams["customers"].object_id(2)
+        obj = await asyncio.to_thread(
+            client.v1.customers.retrieve, customer, {}, {"stripe_account": accounts[1]}
+        )
+        event = {
+            "id": "evt_pushed_1",
+            "object": "event",
+            "type": "customer.updated",
+            "created": int(time.time()),
+            "account": accounts[1],
+            "data": {"object": {**obj.to_dict(), "name": "pushed"}},
+        }
+        await pushed.put(event)
+        await pushed.put({**event, "id": "evt_elsewhere", "account": "acct_notsyncedhere"})
+        names = {}
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            with sqlite3.connect(path) as connection:
+                query = "SELECT id, name FROM customers WHERE name IN ('polled', 'pushed')"
+                names = dict(connection.execute(query).fetchall())
+            if len(names) == 2:
+                break
+        abort.set()
+        messages = await syncing
+    assert names == {polled: "polled", customer: "pushed"}
+    end = messages[-1]["end"]
+    assert end["reason"] == "aborted" and not end["has_more"]
+    assert set(end["ending_state"]["source"]["global"]["accounts"]) == set(accounts)
+    logs = [log["message"] for log in of_type(messages, "log")]
+    assert any("acct_notsyncedhere" in line for line in logs)

@@ -69,6 +69,7 @@ class FakeStripeApi:
                 account.streams["events"],
                 catalog.api_version,
                 notify=self.webhooks.send if self.webhooks else None,
+                account=account_id if account is not self.platform else None,
             )
             for account_id, account in self.accounts.items()
         }

@@ -36,8 +36,11 @@ class EventLog:
         api_version: str,
         clock: Clock = time.time,
         notify: Callable[[dict[str, Any]], None] | None = None,
+        account: str | None = None,
     ) -> None:
         self.events = events
+        self.account = account
+        """A connected account's id: its events say so (``account``), as Connect events do."""
         self.api_version = api_version
         self.clock = clock
         self.notify = notify
@@ -66,6 +69,8 @@ class EventLog:
             "request": {"id": None, "idempotency_key": None},
             "type": event_type,
         }
+        if self.account is not None:
+            event["account"] = self.account
         self.events.store(ordinal, event)
         if self.notify is not None:
             self.notify(event)
