@@ -24,7 +24,12 @@ from tests.support.stripe import fake_stripe
 from tests.support.temporal import ServiceClient, service_processes
 
 from stripe_sync.fake_stripe.server import FakeStripe
-from stripe_sync.service.workflow_types import account_workflow_id
+from stripe_sync.service.platform_workflow import PlatformWorkflow
+from stripe_sync.service.workflow_types import (
+    PlatformWorkflowInput,
+    account_workflow_id,
+    workflow_id,
+)
 from stripe_sync.sources.stripe.webhook_signature import sign
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -106,6 +111,25 @@ async def workflow_statuses(address: str, pipeline_id: str, accounts: list[str])
         ).describe()
         found.add(described.status)
     return found
+
+
+async def restart_parent(address: str, pipeline_id: str) -> None:
+    """Replace the platform pipeline's workflow by a new one that remembers nothing, lists the
+    accounts twice a second and continues as new after 60 history events."""
+    client = await Client.connect(address)
+    await client.get_workflow_handle(workflow_id(pipeline_id)).terminate("test: a lost workflow")
+    await client.start_workflow(
+        PlatformWorkflow.run,
+        PlatformWorkflowInput(pipeline_id, history_limit=60, list_every_s=0.5),
+        id=workflow_id(pipeline_id),
+        task_queue="accounts",
+    )
+
+
+async def parent_runs(address: str, pipeline_id: str) -> int:
+    client = await Client.connect(address)
+    query = f"WorkflowId = '{workflow_id(pipeline_id)}'"
+    return len([execution async for execution in client.list_workflows(query)])
 
 
 def test_a_platform_pipeline_fans_out_per_account_with_bounded_parallelism(
@@ -207,6 +231,22 @@ def test_a_platform_pipeline_fans_out_per_account_with_bounded_parallelism(
         runs = client.get(f"/pipelines/{pipeline_id}/runs", params={"limit": 500}).json()["runs"]
         with_events = {run["account"] for run in runs if run["event_count"]}
         assert with_events == {accounts[0]}
+
+        # a parent started anew adopts the running children; it continues as new, listing often
+        backfills = sum(run["mode"] == "backfill" for run in runs)
+        asyncio.run(restart_parent(temporal_address, pipeline_id))
+        wait_until(
+            lambda: asyncio.run(parent_runs(temporal_address, pipeline_id)) >= 3,
+            "continue-as-new",
+        )
+        client.wait_for(
+            pipeline_id,
+            lambda p: p["status"] == "live" and len(p["accounts"]) == len(accounts),
+            timeout=30,
+            what="every account adopted",
+        )
+        runs = client.get(f"/pipelines/{pipeline_id}/runs", params={"limit": 500}).json()["runs"]
+        assert sum(run["mode"] == "backfill" for run in runs) == backfills
 
         # pause and resume reach every child
         assert client.post(f"/pipelines/{pipeline_id}/pause").status_code == 202

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from stripe_sync.service.progress_view import display_model
 from stripe_sync.service.workflow_types import SyncOutcome
-from stripe_sync.service.workflows import stream_retry_delay
+from stripe_sync.service.workflows import shown_status, stream_retry_delay
 
 
 def test_failed_streams_are_retried_after_one_minute_doubling_to_one_hour():
@@ -15,6 +15,15 @@ def test_failed_streams_are_retried_after_one_minute_doubling_to_one_hour():
     assert delays[:4] == [timedelta(minutes=m) for m in (1, 2, 4, 8)]
     assert delays[-1] == timedelta(hours=1)
     assert all(a <= b for a, b in itertools.pairwise(delays))
+
+
+def test_deleting_error_and_paused_show_before_the_stage():
+    shown = [
+        shown_status(deleting=d, error=e, paused=p, stage="live")
+        for d, e, p in [(True, "x", True), (False, "x", True), (False, None, True)]
+    ]
+    assert shown == ["deleting", "error", "paused"]
+    assert shown_status(deleting=False, error=None, paused=False, stage="live") == "live"
 
 
 def test_only_global_errors_retrying_cannot_fix_are_permanent():

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from stripe_sync.service.workflow_types import (
         LIST_ACCOUNTS,
         PERMANENT_FAILURES,
+        REPORT_STATUS,
         SETUP,
         TEARDOWN,
         AccountListing,
@@ -143,15 +144,17 @@ class PlatformWorkflow:
         """Start the children the free backfill slots allow, in list order."""
         for account in self.carry.admission.to_admit(self.carry.max_parallel):
             child = PipelineWorkflowInput(self.pipeline_id, Carry(set_up=True), account=account)
-            with contextlib.suppress(WorkflowAlreadyStartedError):  # by an earlier run
+            self.carry.admission.admit(account)
+            self.carry.accounts[account] = AccountStatus(account, "backfilling")
+            try:
                 await workflow.start_child_workflow(
                     PipelineWorkflow.run,
                     child,
                     id=account_workflow_id(self.pipeline_id, account),
                     parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 )
-            self.carry.admission.admit(account)
-            self.carry.accounts[account] = AccountStatus(account, "backfilling")
+            except WorkflowAlreadyStartedError:  # a parent started anew adopts the running child
+                self.outbox.append(Forward(REPORT_STATUS, account))
 
     async def forward(self) -> None:
         """Send the signals waiting in the outbox to their children."""

@@ -20,8 +20,11 @@ LIVE = "live_pipeline"
 TEARDOWN = "teardown_pipeline"
 LIST_ACCOUNTS = "list_accounts"
 
-# Signals a platform pipeline's workflow takes besides the pipeline workflow's own.
+# Signals between a platform pipeline's workflow and its children (besides the pipeline's own).
 ACCOUNT_STATUS = "account_status"
+"""child → parent: the child's status changed."""
+REPORT_STATUS = "report_status"
+"""parent → child: report your status again (a new parent adopts a running child)."""
 
 PERMANENT_FAILURES = frozenset({"auth_error", "config_error", "permission_error"})
 """Global errors that retrying cannot fix: the pipeline waits in ``error`` until a user acts."""

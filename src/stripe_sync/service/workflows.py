@@ -6,8 +6,8 @@
 Signals: ``pause``, ``resume``, ``delete``, ``sync_now`` (start a new, incremental run) and
 ``webhook_event`` (a verified Stripe event for the next live call). Query: ``status``.
 The child of a platform pipeline (``account`` set, started set up by its parent) syncs that one
-connected account and reports each change of its status to its parent (signal ``account_status``);
-``deleted`` once it forgot its own state.
+connected account and reports each change of its status to its parent (signal ``account_status``;
+again when asked: ``report_status``); ``deleted`` once it forgot its own state.
 All I/O happens in activities, which read configs and secrets from the pipeline store, so no
 secret enters the workflow's history.
 
@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         ACCOUNT_STATUS,
         BACKFILL,
         LIVE,
+        REPORT_STATUS,
         SETUP,
         TEARDOWN,
         AccountStatus,
@@ -258,6 +259,11 @@ class PipelineWorkflow:
     @workflow.signal
     def sync_now(self) -> None:
         self.sync_requested = True
+
+    @workflow.signal(name=REPORT_STATUS)
+    async def report_status(self) -> None:
+        self.reported = None
+        await self.report(self.status())
 
     @workflow.signal
     def webhook_event(self, event: dict[str, Any]) -> None:
