@@ -1,0 +1,155 @@
+"""Connected accounts: one platform pipeline over 50 accounts of skewed sizes, against the budget.
+
+Starts the fake Stripe server out of process with 50 connected accounts (account i holds
+1/(i+1) of the objects, the platform's limits shared by all of them, 250 ms ± 50 ms latency),
+syncs them in process into a fresh SQLite file with ``accounts: "all"`` and prints
+
+    wall ÷ ideal, where ideal = list pages of all accounts ÷ budget
+    requests ÷ pages (account lookups, event polls and retries are the overhead)
+    CPU seconds of the sync (engine, source and SQLite writes run in this one process)
+    per account with at most 1 % of the pages: time from its first stream started to its last
+    stream finished ÷ (2 * its pages ÷ (budget ÷ accounts with work left when it started)),
+    the worst and the median, and how many finished within the acceptance (that bound + 10 s)
+
+Usage:
+    .venv/bin/python benchmarks/connected_accounts.py [--max-concurrent-streams 5] [--budget 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.fake_stripe_throughput import start_server  # noqa: E402
+
+from stripe_sync.engine.sync import sync  # noqa: E402
+
+OBJECTS = {"customers": 20000, "charges": 20000, "products": 2000}
+ACCOUNTS = 50
+TERMINAL = ("complete", "failed", "skipped")
+
+
+def fake_stats(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{url}/_fake/stats") as response:
+        return dict(json.loads(response.read()))
+
+
+async def run_sync(url: str, database: Path, budget: float, slots: int) -> list[tuple[float, Any]]:
+    pipeline = {
+        "name": "platform",
+        "source": {
+            "type": "stripe",
+            "config": {
+                "api_key": "sk_live_benchmark",
+                "base_url": url,
+                "accounts": "all",
+                "max_requests_per_second": budget,
+                "max_concurrent_streams": slots,
+            },
+        },
+        "destination": {"type": "sqlite", "config": {"url": f"sqlite:///{database}"}},
+        "streams": list(OBJECTS),
+    }
+    return [(time.monotonic(), m) async for m in sync(pipeline, progress_interval=0.2)]
+
+
+def account_times(
+    arrivals: list[tuple[float, Any]], keys: dict[str, list[str]]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """When each account started and finished, as the streamed progress shows it (a finished
+    stream shows once the destination confirmed its records: up to its ~1 s batch later)."""
+    started: dict[str, float] = {}
+    finished: dict[str, float] = {}
+    for at, message in arrivals:
+        if message["type"] != "progress":
+            continue
+        streams = message["progress"]["streams"]
+        for account, own in keys.items():
+            statuses = [(streams.get(key) or {}).get("status", "pending") for key in own]
+            if account not in started and any(s != "pending" for s in statuses):
+                started[account] = at
+            if account not in finished and all(s in TERMINAL for s in statuses):
+                finished[account] = at
+    return started, finished
+
+
+def run(budget: float, slots: int) -> dict[str, Any]:
+    spec = ",".join(f"{name}={count}" for name, count in OBJECTS.items()) + ",*=0"
+    flags = ["--connected-accounts", str(ACCOUNTS), "--rate-limit", str(budget * 1.25)]
+    fake, url = start_server(spec, "--latency-ms", "250", "--jitter-ms", "50", *flags)
+    try:
+        with tempfile.TemporaryDirectory() as workdir:
+            began, cpu_began = time.monotonic(), time.process_time()
+            arrivals = asyncio.run(run_sync(url, Path(workdir) / "bench.db", budget, slots))
+            wall, cpu = time.monotonic() - began, time.process_time() - cpu_began
+        stats = fake_stats(url)
+    finally:
+        fake.kill()
+        fake.wait()
+    end = arrivals[-1][1]["end"]
+    progress = end["run_progress"]
+    keys: dict[str, list[str]] = {}
+    pages: dict[str, int] = {}
+    for key, entry in progress["streams"].items():
+        keys.setdefault(entry["account"], []).append(key)
+        pages[entry["account"]] = pages.get(entry["account"], 0) + entry["request_count"]
+    started, finished = account_times(arrivals, keys)
+    total_pages = sum(pages.values())
+    ratios = []
+    accepted = 0
+    for account in keys:
+        if pages[account] > total_pages / 100:
+            continue
+        left = sum(1 for other in keys if finished[other] > started[account])
+        fair = 2 * pages[account] / (budget / left)
+        took = finished[account] - started[account]
+        ratios.append(took / fair)
+        accepted += took <= fair + 10
+    ideal = total_pages / budget
+    return {
+        "reason": end["reason"],
+        "records": progress["record_count"],
+        "list_pages": total_pages,
+        "requests": stats["accepted_total"],
+        "rate_limited": stats["rate_limited_total"],
+        "ideal_s": ideal,
+        "wall_s": wall,
+        "wall_over_ideal": wall / ideal,
+        "sync_cpu_s": cpu,
+        "requests_over_pages": stats["accepted_total"] / total_pages,
+        "small_accounts": len(ratios),
+        "small_worst_ratio": max(ratios),
+        "small_median_ratio": statistics.median(ratios),
+        "small_within_bound_plus_10s": accepted,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--budget", type=float, default=100.0, help="requests per second")
+    parser.add_argument("--max-concurrent-streams", type=int, default=5)
+    args = parser.parse_args()
+    result = run(args.budget, args.max_concurrent_streams)
+    for key, value in result.items():
+        if isinstance(value, float):
+            value = f"{value:,.3f}"
+        elif isinstance(value, int):
+            value = f"{value:,}"
+        print(f"{key:>20}: {value}")
+
+
+if __name__ == "__main__":
+    main()
