@@ -350,3 +350,15 @@ async def test_live_mode_follows_every_connected_account(tmp_path):
     assert set(end["ending_state"]["source"]["global"]["accounts"]) == set(accounts)
     logs = [log["message"] for log in of_type(messages, "log")]
     assert any("acct_notsyncedhere" in line for line in logs)
+
+
+async def test_one_refused_account_synced_alone_is_a_global_error():
+    with fake_stripe({"customers": 50}, connected_accounts=2, denied_accounts=1) as fake:
+        refused = fake.api.connected[-1]
+        pipeline = stripe_pipeline(fake.url, ["customers"], account=refused)
+        messages, end = await run_sync(pipeline)
+    errors = of_type(messages, "error")
+    assert [(e["level"], e["failure_type"], e["account"]) for e in errors] == [
+        ("global", "permission_error", refused)
+    ]
+    assert end["reason"] == "error"

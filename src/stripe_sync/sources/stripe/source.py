@@ -31,7 +31,6 @@ from stripe_sync.sources.stripe.client import StripeClient, make_client
 from stripe_sync.sources.stripe.config import StripeSourceConfig
 from stripe_sync.sources.stripe.connected import ConnectedRead
 from stripe_sync.sources.stripe.errors import (
-    AuthenticationFailed,
     NotAvailable,
     StripeError,
     error_payload,
@@ -160,12 +159,8 @@ class Reader:
         try:
             response = await self.client.get("/v1/account", stream="_account")
         except StripeError as exc:
-            level = (
-                "account"
-                if self.config.account and isinstance(exc, AuthenticationFailed)
-                else "global"
-            )
-            await self.out.put({"type": "error", "error": error_payload(exc, None, level)})
+            payload = error_payload(exc, None, "global", self.config.account)
+            await self.out.put({"type": "error", "error": payload})
             return
         account = response.body
         account_id = str(self.config.account or account.get("id") or "")
@@ -276,9 +271,10 @@ class Reader:
         if target.connected and is_account_refusal(exc):
             await self.account_refused(target, exc)
             await context.emit_status("failed", reason=str(exc))
-        elif isinstance(exc, AuthenticationFailed):
+        elif is_account_refusal(exc):  # the one account this read has: nothing can go on
             self.global_failure.set()
-            await self.out.put({"type": "error", "error": error_payload(exc, name, "global")})
+            payload = error_payload(exc, name, "global", self.config.account)
+            await self.out.put({"type": "error", "error": payload})
             await context.emit_status("failed", reason=str(exc))
         elif isinstance(exc, NotAvailable):
             await self.log("info", f"{target.key(name)}: skipped: {exc}")
