@@ -32,12 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.fake_stripe_throughput import start_server  # noqa: E402
+from tests.support.account_timing import account_timings  # noqa: E402
 
 from stripe_sync.engine.sync import sync  # noqa: E402
 
 OBJECTS = {"customers": 20000, "charges": 20000, "products": 2000}
 ACCOUNTS = 50
-TERMINAL = ("complete", "failed", "skipped")
 
 
 def fake_stats(url: str) -> dict[str, Any]:
@@ -64,26 +64,6 @@ async def run_sync(url: str, database: Path, budget: float, slots: int) -> list[
     return [(time.monotonic(), m) async for m in sync(pipeline, progress_interval=0.2)]
 
 
-def account_times(
-    arrivals: list[tuple[float, Any]], keys: dict[str, list[str]]
-) -> tuple[dict[str, float], dict[str, float]]:
-    """When each account started and finished, as the streamed progress shows it (a finished
-    stream shows once the destination confirmed its records: up to its ~1 s batch later)."""
-    started: dict[str, float] = {}
-    finished: dict[str, float] = {}
-    for at, message in arrivals:
-        if message["type"] != "progress":
-            continue
-        streams = message["progress"]["streams"]
-        for account, own in keys.items():
-            statuses = [(streams.get(key) or {}).get("status", "pending") for key in own]
-            if account not in started and any(s != "pending" for s in statuses):
-                started[account] = at
-            if account not in finished and all(s in TERMINAL for s in statuses):
-                finished[account] = at
-    return started, finished
-
-
 def run(budget: float, slots: int) -> dict[str, Any]:
     spec = ",".join(f"{name}={count}" for name, count in OBJECTS.items()) + ",*=0"
     flags = ["--connected-accounts", str(ACCOUNTS), "--rate-limit", str(budget * 1.25)]
@@ -99,23 +79,10 @@ def run(budget: float, slots: int) -> dict[str, Any]:
         fake.wait()
     end = arrivals[-1][1]["end"]
     progress = end["run_progress"]
-    keys: dict[str, list[str]] = {}
-    pages: dict[str, int] = {}
-    for key, entry in progress["streams"].items():
-        keys.setdefault(entry["account"], []).append(key)
-        pages[entry["account"]] = pages.get(entry["account"], 0) + entry["request_count"]
-    started, finished = account_times(arrivals, keys)
-    total_pages = sum(pages.values())
-    ratios = []
-    accepted = 0
-    for account in keys:
-        if pages[account] > total_pages / 100:
-            continue
-        left = sum(1 for other in keys if finished[other] > started[account])
-        fair = 2 * pages[account] / (budget / left)
-        took = finished[account] - started[account]
-        ratios.append(took / fair)
-        accepted += took <= fair + 10
+    timings = account_timings(arrivals, budget)
+    total_pages = sum(timing.pages for timing in timings)
+    small = [timing for timing in timings if timing.small]
+    ratios = [timing.took_s / timing.fair_s for timing in small]
     ideal = total_pages / budget
     return {
         "reason": end["reason"],
@@ -128,10 +95,10 @@ def run(budget: float, slots: int) -> dict[str, Any]:
         "wall_over_ideal": wall / ideal,
         "sync_cpu_s": cpu,
         "requests_over_pages": stats["accepted_total"] / total_pages,
-        "small_accounts": len(ratios),
+        "small_accounts": len(small),
         "small_worst_ratio": max(ratios),
         "small_median_ratio": statistics.median(ratios),
-        "small_within_bound_plus_10s": accepted,
+        "small_within_fair_plus_10s": sum(t.took_s <= t.fair_s + 10 for t in small),
     }
 
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from tests.support.account_timing import TERMINAL, account_timings
 from tests.support.engine import collect, of_type, run_sync
 from tests.support.live import sdk
 from tests.support.stripe import fake_stripe, stripe_pipeline
@@ -28,7 +29,6 @@ from stripe_sync.reconcile.verify import verify
 from stripe_sync.sources.stripe.source import StripeSource
 
 STREAMS = ["customers", "charges", "products"]
-TERMINAL = ("complete", "failed", "skipped")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -46,38 +46,6 @@ def rows_by_account(path: Any, table: str) -> dict[str, int]:
     with sqlite3.connect(path) as connection:
         query = f"SELECT _account_id, count(*) FROM {table} GROUP BY _account_id"
         return dict(connection.execute(query).fetchall())
-
-
-def assert_small_accounts_finish_in_time(
-    arrivals: list[tuple[float, dict[str, Any]]], progress: dict[str, Any], budget: float
-) -> None:
-    """Every account with at most 1 % of the pages finishes within 2 * its pages / (budget /
-    accounts with work left when it started) + 10 s. Pages: its list requests. Started: the
-    first progress showing one of its streams started; finished: all of them terminal."""
-    keys: dict[str, list[str]] = {}
-    pages: dict[str, int] = {}
-    for key, entry in progress["streams"].items():
-        keys.setdefault(entry["account"], []).append(key)
-        pages[entry["account"]] = pages.get(entry["account"], 0) + entry["request_count"]
-    started: dict[str, float] = {}
-    finished: dict[str, float] = {}
-    for at, message in arrivals:
-        if message["type"] != "progress":
-            continue
-        streams = message["progress"]["streams"]
-        for account, own in keys.items():
-            statuses = [(streams.get(key) or {}).get("status", "pending") for key in own]
-            if account not in started and any(s != "pending" for s in statuses):
-                started[account] = at
-            if account not in finished and all(s in TERMINAL for s in statuses):
-                finished[account] = at
-    total = sum(pages.values())
-    small = [account for account in keys if pages[account] <= total / 100]
-    assert len(small) >= 20
-    for account in small:
-        left = sum(1 for other in keys if finished[other] > started[account])
-        bound = 2 * pages[account] / (budget / left) + 10
-        assert finished[account] - started[account] <= bound, (account, pages[account], left)
 
 
 async def test_fifty_accounts_of_skewed_sizes_sync_completely_within_the_budget(tmp_path):
@@ -103,7 +71,10 @@ async def test_fifty_accounts_of_skewed_sizes_sync_completely_within_the_budget(
         stats = fake.stats()
 
         assert end["reason"] == "complete" and not end["has_more"], of_type(messages, "error")
-        assert_small_accounts_finish_in_time(arrivals, end["run_progress"], budget)
+        # every account with at most 1 % of the pages finishes within its fair time + 10 s
+        small = [timing for timing in account_timings(arrivals, budget) if timing.small]
+        assert len(small) >= 20
+        assert all(t.took_s <= t.fair_s + 10 for t in small), small
         terminal = end["ending_state"]["engine"]["terminal_streams"]
         assert terminal == {f"{a}/{s}": "complete" for a in accounts for s in STREAMS}
         assert of_type(messages, "catalog")[0]["per_account"] is True

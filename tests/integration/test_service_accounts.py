@@ -183,6 +183,18 @@ def test_a_platform_pipeline_fans_out_per_account_with_bounded_parallelism(
         runs = client.get(f"/pipelines/{pipeline_id}/runs", params={"limit": 500}).json()["runs"]
         assert {run["account"] for run in runs} == set(first)
         assert most_backfilling_at_once(runs) == MAX_PARALLEL  # used, never exceeded
+        # the platform's progress folds its accounts' progress, grouped by account
+        progress = client.get(f"/pipelines/{pipeline_id}").json()["progress"]
+        assert set(progress["accounts"]) == set(first)
+        assert progress["accounts"][denied]["status"] == "failed"
+        for account in first:
+            if account != denied:
+                objects = sum(len(fake.api.accounts[account].streams[s]) for s in STREAMS)
+                assert progress["accounts"][account]["status"] == "complete"
+                assert progress["accounts"][account]["record_count"] == objects
+        assert progress["record_count"] == sum(
+            entry["record_count"] for entry in progress["accounts"].values()
+        )
 
         # a new account is picked up by a new run
         patch = {"source": {"config": {"accounts": "all"}}}

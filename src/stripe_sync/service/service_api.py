@@ -41,6 +41,7 @@ from stripe_sync.service.pipeline_specs import (
     validate_spec,
 )
 from stripe_sync.service.platform import is_platform
+from stripe_sync.service.platform_progress import combined_document
 from stripe_sync.service.platform_workflow import PlatformWorkflow
 from stripe_sync.service.progress_view import display_model
 from stripe_sync.service.store import (
@@ -199,9 +200,15 @@ class Service:
         fallback = {"deleting": "deleting", "paused": "paused"}.get(pipeline.desired_status)
         return PipelineStatus(fallback or "setup", reason=None)
 
+    async def progress_document(self, pipeline: StoredPipeline) -> dict[str, Any] | None:
+        """The latest progress; a platform pipeline's folds its accounts' together."""
+        if is_platform(pipeline.spec):
+            return combined_document(await self.store.account_progress(pipeline.id))
+        return await self.store.progress(pipeline.id)
+
     async def view(self, pipeline: StoredPipeline) -> PipelineView:
         status, document = await asyncio.gather(
-            self.status(pipeline), self.store.progress(pipeline.id)
+            self.status(pipeline), self.progress_document(pipeline)
         )
         shown = redact(pipeline.spec)
         return PipelineView(
@@ -422,8 +429,9 @@ async def _progress_events(service: Service, pipeline_id: str) -> AsyncIterator[
         except PipelineNotFound:
             yield b'event: deleted\ndata: {"id": "%s"}\n\n' % pipeline_id.encode()
             return
-        status = await service.status(stored)
-        document = await service.store.progress(pipeline_id)
+        status, document = await asyncio.gather(
+            service.status(stored), service.progress_document(stored)
+        )
         data = orjson.dumps(
             {
                 "id": pipeline_id,

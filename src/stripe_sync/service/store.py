@@ -342,6 +342,22 @@ class PipelineStore:
 
         return await self._run(work)
 
+    async def account_progress(self, pipeline_id: str) -> dict[str, dict[str, Any]]:
+        """The latest progress of each account of a platform pipeline (account → document)."""
+        prefix = state_name(pipeline_id, "")
+
+        def work(conn: Any) -> dict[str, dict[str, Any]]:
+            rows = self._rows(
+                conn,
+                "SELECT pipeline_id, progress FROM pipeline_progress"
+                " WHERE substr(pipeline_id, 1, %s) = %s",
+                len(prefix),
+                prefix,
+            )
+            return {key[len(prefix) :]: _loads(text) for key, text in rows}
+
+        return await self._run(work)
+
     async def save_run(self, pipeline_id: str, run_id: str, summary: dict[str, Any]) -> None:
         """Insert or replace the summary of one sync call (``run_id``) of the pipeline."""
 
