@@ -199,6 +199,19 @@ def test_cli_sync_and_verify_with_accounts(tmp_path):
         assert checked.returncode == 0, checked.stdout + checked.stderr
         assert "all 8 streams equal" in checked.stdout
         assert f"{fake.api.connected[3]}/customers: 62 in the API" in checked.stdout
+        assert "accounts: 4 equal, 0 different" in checked.stdout
+        # a row lost from one account is that account's difference, named per account
+        damaged = fake.api.connected[1]
+        with sqlite3.connect(tmp_path / "cli.db") as connection:
+            connection.execute(
+                "DELETE FROM customers WHERE id = (SELECT min(id) FROM customers"
+                " WHERE _account_id = ?)",
+                (damaged,),
+            )
+        checked = cli("verify", *common, "--accounts", "all")
+        assert checked.returncode == 6, checked.stdout + checked.stderr
+        assert f"{damaged}: customers different" in checked.stdout
+        assert f"accounts: 3 equal, 1 different ({damaged})" in checked.stdout
         bad = cli("sync", *common, "--accounts", "acct_1,cus_2", "--pipeline-name", "x")
         assert bad.returncode == 2 and "acct_" in bad.stderr
 
