@@ -50,14 +50,12 @@ class Dashboard:
     def pipeline(self, pipeline_id: str) -> dict[str, Any]:
         return self.client.pipeline(pipeline_id)
 
-    def create(self, name: str, key: str, streams: list[str]) -> str:
+    def create(self, name: str, key: str, streams: list[str], **source: Any) -> str:
         """A pipeline made over the API (the form has its own test), in schema ``name``."""
+        config = {"api_key": key, "base_url": self.fake.url, "max_requests_per_second": 0}
         spec = {
             "name": name,
-            "source": {
-                "type": "stripe",
-                "config": {"api_key": key, "base_url": self.fake.url, "max_requests_per_second": 0},
-            },
+            "source": {"type": "stripe", "config": {**config, **source}},
             "destination": {
                 "type": "postgres",
                 "config": {"url": self.destination_url, "schema": name},
@@ -80,6 +78,8 @@ def dashboard(
         OBJECTS,
         api_keys=[KEY],
         restricted_keys={RESTRICTED: frozenset({"charges"})},
+        connected_accounts=3,
+        denied_accounts=1,
     )
     with (
         fake,
@@ -373,6 +373,35 @@ def test_a_parked_pipeline_shows_why_and_offers_resume(page: Page, dashboard: Da
     )
     assert BAD_KEY not in page.content()
     page.screenshot(path=artifact("dashboard-detail-parked.png"), full_page=True)
+
+
+def test_a_platform_pipeline_shows_a_row_per_account(page: Page, dashboard: Dashboard):
+    accounts = dashboard.fake.api.connected
+    pipeline_id = dashboard.create("platform", KEY, ["customers", "products"], accounts="all")
+    dashboard.client.wait_for(
+        pipeline_id,
+        lambda p: p["status"] == "live" and len(p["accounts"]) == len(accounts),
+        what="every account's first backfill over",
+    )
+
+    sign_in(page, dashboard)
+    page.locator(f'tr[data-pipeline="{pipeline_id}"]').get_by_role("link").first.click()
+    rows = page.locator("table.streams tr.account-row")
+    expect(rows).to_have_count(len(accounts))
+    expected = {account: "complete" for account in accounts[:-1]} | {accounts[-1]: "failed"}
+    for account, status in expected.items():
+        row = page.locator(f'table.streams tr.account-row[data-account="{account}"]')
+        expect(row.locator(".badge-text")).to_have_text(status)
+    records = len(dashboard.fake.api.accounts[accounts[0]].streams["customers"]) + len(
+        dashboard.fake.api.accounts[accounts[0]].streams["products"]
+    )
+    first = page.locator(f'table.streams tr.account-row[data-account="{accounts[0]}"]')
+    expect(first).to_contain_text(f"{records:,}")
+    expect(first).to_contain_text("2/2")  # streams done of the account's two
+    expect(page.locator("[data-figure=mode] dd")).to_have_text("live")
+    error = page.locator("table.errors tbody tr").filter(has_text=accounts[-1])
+    expect(error.locator("td").nth(1)).to_have_text("permission_error")
+    page.screenshot(path=artifact("dashboard-detail-accounts.png"), full_page=True)
 
 
 def test_static_files_are_open_and_the_connector_routes_need_the_token(dashboard: Dashboard):

@@ -40,8 +40,8 @@ def test_accounts_fold_into_one_payload_keyed_by_account():
         }
     )
     assert combined is not None
-    assert combined["mode"] == "backfill"
-    assert combined["catalog"] == ["acct_a/customers", "acct_b/customers", "acct_c/customers"]
+    assert combined["mode"] == "backfill"  # acct_b is still backfilling
+    assert combined["catalog"] == ["customers"]
     progress = combined["progress"]
     assert progress["record_count"] == 140 and progress["request_count"] == 9
     assert progress["writes"] == {"inserted": 140, "updated": 3, "unchanged": 0, "deleted": 0}
@@ -59,9 +59,8 @@ def test_accounts_fold_into_one_payload_keyed_by_account():
     assert progress["accounts"]["acct_c"]["errors"][0]["level"] == "account"
 
 
-def test_live_only_when_every_account_is_and_nothing_before_any_reported():
-    both_live = combined_document(
-        {"acct_a": document("live", 1, "complete"), "acct_b": document("live", 2, "complete")}
-    )
-    assert both_live is not None and both_live["mode"] == "live"
+def test_live_once_no_account_backfills_and_nothing_before_any_reported():
+    parked = document("backfill", 0, "failed", error={"failure_type": "permission_error"})
+    live = combined_document({"acct_a": document("live", 1, "complete"), "acct_b": parked})
+    assert live is not None and live["mode"] == "live"
     assert combined_document({}) is None

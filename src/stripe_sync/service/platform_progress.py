@@ -25,14 +25,20 @@ RATE_FIELDS = ("records_per_second", "window_records_per_second", "requests_per_
 
 
 def combined_document(present: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    """One progress document for the accounts' latest documents (None before any reported)."""
+    """One progress document for the accounts' latest documents (None before any reported).
+    It is ``live`` once no account is still in a backfill (one parked by an error is not)."""
     if not present:
         return None
     payloads = {a: d["progress"] for a, d in present.items() if d.get("progress") is not None}
-    modes = {document.get("mode") for document in present.values()}
+    backfilling = [
+        document
+        for document in present.values()
+        if document.get("mode") != "live" and not document.get("error")
+    ]
+    names = [name for document in present.values() for name in document.get("catalog") or []]
     return {
-        "mode": "live" if modes == {"live"} else "backfill",
-        "catalog": [f"{a}/{name}" for a, d in present.items() for name in d.get("catalog") or []],
+        "mode": "backfill" if backfilling else "live",
+        "catalog": list(dict.fromkeys(names)),  # the streams each account has
         "progress": combined_progress(payloads) if payloads else None,
         "end": None,
         "error": None,  # an account's error is shown on its account
