@@ -156,12 +156,15 @@ def test_truncated_ndjson_from_an_exec_source_is_a_crash_not_a_success(tmp_path)
         ["--max-rps", "-5"],
         ["--backfill-limit", "0"],
         ["--state-limit", "many"],
+        ["--max-concurrent-streams", "0"],
     ],
 )
 def test_absurd_limits_exit_2_before_anything_moves(flags, tmp_path):
     done = cli("sync", "--api-key", "sk_test_x", "--to", f"sqlite:///{tmp_path / 'x.db'}", *flags)
     assert done.returncode == 2
     assert not (tmp_path / "x.db").exists()
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and flags[0] in lines[0], done.stderr  # one line naming the option
 
 
 def test_a_server_answering_garbage_ends_with_an_error_and_leaves_data_alone(synced):

@@ -193,7 +193,8 @@ def test_cli_sync_and_verify_with_accounts(tmp_path):
     with fake_stripe({"customers": 250, "products": 30}, connected_accounts=4) as fake:
         common = ["--api-key", "sk_test_accounts", "--base-url", fake.url]
         common += ["--to", f"sqlite:///{tmp_path / 'cli.db'}"]
-        done = cli("sync", *common, "--accounts", "all", "--streams", "customers,products")
+        streams = ["--streams", "customers,products", "--max-concurrent-streams", "8"]
+        done = cli("sync", *common, "--accounts", "all", *streams)
         assert done.returncode == 0, done.stderr
         checked = cli("verify", *common, "--accounts", "all")
         assert checked.returncode == 0, checked.stdout + checked.stderr

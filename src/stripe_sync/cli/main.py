@@ -84,7 +84,11 @@ def main() -> None:
     except ConfigError as exc:
         print(f"stripe-sync: {exc}", file=sys.stderr)
         sys.exit(exit_codes.USAGE_ERROR)
-    except (typer.BadParameter, typer.Abort) as exc:
+    except typer.BadParameter as exc:  # named after its option when the parser raised it
+        named = exc.param is not None or exc.param_hint is not None
+        print(f"stripe-sync: {exc.format_message() if named else exc}", file=sys.stderr)
+        sys.exit(exit_codes.USAGE_ERROR)
+    except typer.Abort as exc:
         print(f"stripe-sync: {exc}", file=sys.stderr)
         sys.exit(exit_codes.USAGE_ERROR)
     except Exception as exc:  # usage errors of the (vendored) click parser, and bugs

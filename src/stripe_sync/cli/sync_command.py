@@ -43,6 +43,12 @@ Accounts = Annotated[
 ]
 TimeLimit = Annotated[float | None, typer.Option("--time-limit", min=0)]
 MaxRps = Annotated[float | None, typer.Option("--max-rps", min=0)]
+MaxStreams = Annotated[
+    int | None,
+    typer.Option(
+        "--max-concurrent-streams", min=1, help="streams (account-streams) at once (default 5)"
+    ),
+]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress")]
 Plain = Annotated[bool, typer.Option("--plain")]
 Ndjson = Annotated[bool, typer.Option("--ndjson")]
@@ -66,6 +72,7 @@ def stripe_pipeline(
     accounts: str | None = None,
     backfill_limit: int | None = None,
     max_rps: float | None = None,
+    max_streams: int | None = None,
     poll_interval: float | None = None,
 ) -> dict[str, Any]:
     """The pipeline the `sync`-style commands run (validated later by the engine)."""
@@ -80,6 +87,8 @@ def stripe_pipeline(
         source["accounts"] = parse_accounts(accounts)
     if max_rps is not None:
         source["max_requests_per_second"] = max_rps
+    if max_streams is not None:
+        source["max_concurrent_streams"] = max_streams
     if poll_interval is not None:
         source["poll_interval"] = poll_interval
     pipeline: dict[str, Any] = {
@@ -142,6 +151,7 @@ def sync_command(
     time_limit: TimeLimit = None,
     state_limit: Annotated[int | None, typer.Option("--state-limit", min=1)] = None,
     max_rps: MaxRps = None,
+    max_streams: MaxStreams = None,
     progress: Progress = True,
     plain: Plain = False,
     ndjson: Ndjson = False,
@@ -166,6 +176,7 @@ def sync_command(
             accounts=accounts,
             backfill_limit=backfill_limit,
             max_rps=max_rps,
+            max_streams=max_streams,
             poll_interval=poll_interval,
         )
     )

@@ -144,9 +144,8 @@ class Session:
             self.log("error", f"global error: {payload['message']}")
             self.stop.set("error")
         elif payload["level"] in ("stream", "account"):
-            self.log(
-                "error", f"stream error: {key or payload.get('account')}: {payload['message']}"
-            )
+            subject = key or payload.get("account")
+            self.log("error", f"{payload['level']} error: {subject}: {payload['message']}")
         self.emit("error", payload, by)
         self.progress()
 
