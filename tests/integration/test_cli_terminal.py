@@ -12,6 +12,8 @@ import pytest
 from tests.support.stripe import fake_stripe
 from tests.support.terminal import TmuxSession
 
+from stripe_sync.cli.demo import DEMO_OBJECTS, PLATFORM_SHARE
+
 ANSI = re.compile(r"\x1b\[")
 STREAMS = "customers,charges,invoices,products"
 CLI = f"{sys.executable} -m stripe_sync.cli.main"
@@ -185,3 +187,25 @@ def test_demo_completes_from_an_empty_directory_and_answers_its_queries(tmp_path
     assert sum(count for _, count in months) == 15000
     first_answer = done.stderr.split("Charges per month:")[1].splitlines()[2]
     assert first_answer.split(" | ")[0].strip() == max(month for month, _ in months)
+
+
+def test_the_platform_demo_shows_accounts_on_the_terminal(tmp_path):
+    session = TmuxSession(f"{CLI} demo --connected-accounts 6 > out.ndjson", tmp_path)
+    try:
+        running = session.wait_for("acct_", timeout=60)
+        assert "started" in running or "complete" in running
+        assert session.exit_code(timeout=240) == 0
+        final = session.wait_for("accounts: 6 complete")
+        assert "Charges per connected account" in final
+    finally:
+        session.close()
+    end = read_ndjson(tmp_path / "out.ndjson")[-1]["end"]
+    accounts = end["run_progress"]["accounts"]
+    assert len(accounts) == 6 and {a["status"] for a in accounts.values()} == {"complete"}
+    with sqlite3.connect(tmp_path / "stripe-demo.db") as connection:
+        per_account = dict(
+            connection.execute("SELECT _account_id, count(*) FROM charges GROUP BY 1").fetchall()
+        )
+    assert set(per_account) == set(accounts)
+    largest = DEMO_OBJECTS["charges"] // PLATFORM_SHARE  # account i holds 1/(i+1) of it
+    assert sorted(per_account.values(), reverse=True) == [round(largest / i) for i in range(1, 7)]

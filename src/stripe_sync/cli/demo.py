@@ -3,6 +3,10 @@
 Starts the fake server in-process with a realistic live-mode data set (about 30 streams, 56,000
 objects, 250 ms latency, Stripe's live limits), syncs it with a budget of 100 requests/s and the
 live display, then prints a summary and answers two example queries from the new database.
+
+With ``--connected-accounts N`` the fake is a platform with N connected accounts of skewed sizes
+(account i holds 1/(i+1) of a quarter of that data set) and the demo syncs them all
+(``accounts: all``), so the display groups by account; the queries compare the accounts.
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ DEMO_OBJECTS = {
     "tax_ids": 25,
     "reporting_report_types": 12,
 }
+PLATFORM_SHARE = 4
+"""The largest connected account holds the data set ÷ this."""
+PLATFORM_STREAMS_AT_ONCE = 20
 LATENCY_MS = 250
 JITTER_MS = 50
 ACCOUNT_RPS = 100
@@ -75,12 +82,24 @@ EXAMPLE_QUERIES = (
         "FROM charges WHERE customer IS NOT NULL GROUP BY customer ORDER BY amount DESC LIMIT 5",
     ),
 )
+PLATFORM_QUERIES = (
+    (
+        "Charges per connected account",
+        "SELECT _account_id, count(*) AS charges, round(sum(amount) / 100.0, 2) AS amount "
+        "FROM charges GROUP BY _account_id ORDER BY charges DESC LIMIT 5",
+    ),
+    (
+        "Customers per connected account",
+        "SELECT _account_id, count(*) AS customers FROM customers "
+        "GROUP BY _account_id ORDER BY customers LIMIT 5",
+    ),
+)
 
 
-def print_examples(database: Path) -> None:
+def print_examples(database: Path, queries: tuple[tuple[str, str], ...]) -> None:
     """Run the example queries against the demo database and print them with their answers."""
     with sqlite3.connect(database) as connection:
-        for title, query in EXAMPLE_QUERIES:
+        for title, query in queries:
             print(f'\n{title}:\n  sqlite3 {database} "{query}"', file=sys.stderr)
             for row in connection.execute(query):
                 print("  " + " | ".join(str(value) for value in row), file=sys.stderr)
@@ -91,6 +110,14 @@ def demo_command(
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
     plain: Annotated[bool, typer.Option("--plain")] = False,
     ndjson: Annotated[bool, typer.Option("--ndjson")] = False,
+    connected_accounts: Annotated[
+        int,
+        typer.Option(
+            "--connected-accounts",
+            min=0,
+            help="a platform with N connected accounts of skewed sizes, all synced",
+        ),
+    ] = 0,
 ) -> None:
     """Sync a fake Stripe account (30 streams, 56,000 objects) into a fresh database."""
     from stripe_sync.fake_stripe.config import FakeStripeConfig
@@ -100,19 +127,32 @@ def demo_command(
     if fresh_file is not None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{fresh_file}{suffix}").unlink(missing_ok=True)
+    platform = connected_accounts > 0
+    objects = (
+        {name: max(1, count // PLATFORM_SHARE) for name, count in DEMO_OBJECTS.items()}
+        if platform
+        else DEMO_OBJECTS
+    )
     settings: dict[str, Any] = {
         "seed": 1,
-        "objects": {"*": 0, **DEMO_OBJECTS},
+        "objects": {"*": 0, **objects},
         "latency_ms": LATENCY_MS,
         "jitter_ms": JITTER_MS,
         "rate_limit": ACCOUNT_RPS,
         "endpoint_rate_limit": ENDPOINT_RPS,
+        "connected_accounts": connected_accounts,
     }
     assert set(settings) <= set(FakeStripeConfig.__dataclass_fields__)
     mode = OutputMode(progress=progress, plain=plain, ndjson=ndjson)
+    what = (
+        f"a fake Stripe platform with {connected_accounts} connected accounts (the largest "
+        f"with {sum(objects.values()):,} objects)"
+        if platform
+        else f"a fake Stripe account with {sum(objects.values()):,} objects"
+    )
     print(
-        f"demo: a fake Stripe account with {sum(DEMO_OBJECTS.values()):,} objects in "
-        f"{len(DEMO_OBJECTS)} streams ({LATENCY_MS} ms latency, {ACCOUNT_RPS} requests/s) → {to}",
+        f"demo: {what} in {len(objects)} streams "
+        f"({LATENCY_MS} ms latency, {ACCOUNT_RPS} requests/s) → {to}",
         file=sys.stderr,
     )
     with FakeStripe(**settings) as fake:
@@ -123,8 +163,10 @@ def demo_command(
                 to=to,
                 schema=None,
                 pipeline_name="demo",
-                streams=",".join(DEMO_OBJECTS),
+                streams=",".join(objects),
+                accounts="all" if platform else None,
                 max_rps=ACCOUNT_RPS,
+                max_streams=PLATFORM_STREAMS_AT_ONCE if platform else None,
             )
         )
 
@@ -140,5 +182,5 @@ def demo_command(
 
         code = run_command(main)
     if code == exit_codes.DONE and fresh_file is not None:
-        print_examples(fresh_file)
+        print_examples(fresh_file, PLATFORM_QUERIES if platform else EXAMPLE_QUERIES)
     raise typer.Exit(code)
