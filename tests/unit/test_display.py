@@ -136,6 +136,19 @@ def test_fifty_accounts_show_as_account_rows_with_their_busy_streams_under_them(
     assert len(build_view(state).accounts) == 50
 
 
+def test_an_account_lists_its_least_covered_busy_streams_and_counts_the_rest():
+    names = [f"stream_{n}" for n in range(7)]
+    progress = accounts_progress({"acct_wide": dict.fromkeys(names, "started")})
+    for n, name in enumerate(names):  # stream_0 is done but unconfirmed, stream_6 just began
+        progress["progress"]["streams"][f"acct_wide/{name}"]["coverage"] = 1 - n / 6
+    progress["progress"]["streams"]["acct_wide/stream_3"]["status"] = "failed"
+    view = build_view(reduce(DisplayState(), progress), max_rows=20)
+
+    (wide,) = view.accounts
+    assert [row.name for row in wide.streams] == ["stream_3", "stream_6", "stream_5", "stream_4"]
+    assert wide.more_streams == 3 and wide.height == 1 + 4 + 1
+
+
 def test_the_summary_counts_accounts_and_names_the_last_error_of_each_failed_account():
     end = {"reason": "complete", "has_more": False, "run_progress": fifty_accounts()["progress"]}
     state = reduce(reduce(DisplayState(), per_account_catalog()), {"type": "end", "end": end})

@@ -125,6 +125,8 @@ def _account_table(accounts: tuple[AccountRow, ...]) -> Table:
         for row in account.streams:
             cells = _stream_cells(row, indent="  ")
             table.add_row(*cells[:2], "", *cells[2:])
+        if account.more_streams:
+            table.add_row(Text(f"  + {account.more_streams} more running", style="dim"))
     return table
 
 

@@ -1,8 +1,9 @@
 """The rows of a progress view and fitting them to a height.
 
-A row is a stream, or a connected account with its running and failed streams listed under it.
-Running and failed rows are always shown; quiet ones (complete, skipped, pending) fill the room
-that is left, and the rest collapse into counts per status.
+A row is a stream, or a connected account with its running and failed streams listed under it
+(at most ``STREAMS_UNDER_ACCOUNT``: failed ones first, then the least covered; the others are
+counted). Running and failed rows are always shown; quiet ones (complete, skipped, pending) fill
+the room that is left, and the rest collapse into counts per status.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 ROW_ORDER = {"failed": 0, "started": 1, "complete": 2, "skipped": 3, "pending": 4}
 BUSY = ("started", "failed")
 DONE = ("complete", "skipped")
+STREAMS_UNDER_ACCOUNT = 4
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class AccountRow:
     coverage: float | None
     last_error: dict[str, Any] | None
     streams: tuple[StreamRow, ...]
+    more_streams: int = 0
+    """Busy streams of the account not listed under it."""
 
     @property
     def failure(self) -> dict[str, Any] | None:
@@ -57,8 +61,8 @@ class AccountRow:
 
     @property
     def height(self) -> int:
-        """Its line, its streams' lines and the line of its failure."""
-        return 1 + len(self.streams) + (self.failure is not None)
+        """Its line, its streams' lines, the line counting the others, the line of its failure."""
+        return 1 + len(self.streams) + (self.more_streams > 0) + (self.failure is not None)
 
 
 class Row(Protocol):
@@ -109,7 +113,7 @@ def account_rows(
         counts = summary.get("streams") or {}
         records = int(summary.get("record_count", 0))
         errors = summary.get("errors") or []
-        streams = sorted(busy.get(account, []), key=lambda row: ROW_ORDER[row.status])
+        streams = sorted(busy.get(account, []), key=_most_telling)
         rows.append(
             AccountRow(
                 account=account,
@@ -121,10 +125,16 @@ def account_rows(
                 records_per_second=_per_second(records, elapsed_s),
                 coverage=summary.get("coverage"),
                 last_error=errors[-1] if errors else None,
-                streams=tuple(streams),
+                streams=tuple(streams[:STREAMS_UNDER_ACCOUNT]),
+                more_streams=max(0, len(streams) - STREAMS_UNDER_ACCOUNT),
             )
         )
     return rows
+
+
+def _most_telling(row: StreamRow) -> tuple[int, float]:
+    """Failed streams first, then the running ones furthest from done."""
+    return ROW_ORDER[row.status], row.coverage if row.coverage is not None else 0.0
 
 
 def fit(rows: Sequence[R], max_lines: int | None) -> tuple[list[R], Counter[str], int]:

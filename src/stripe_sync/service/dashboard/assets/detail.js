@@ -200,6 +200,13 @@ function streamTable(view) {
       accounts.map((account) => [
         accountRow(account),
         account.streams.map((row) => streamRow(row, account.account)),
+        account.more_streams
+          ? h(
+              "tr",
+              { class: "sub-row" },
+              h("td", { colspan: 8, class: "muted" }, `${account.more_streams} more running`),
+            )
+          : null,
       ]),
       collapsedRows(view.collapsed_accounts, " accounts"),
       view.rows.map((row) => streamRow(row)),
