@@ -82,3 +82,18 @@ async def test_accounts_share_equally_whatever_the_number_of_their_streams():
     await asyncio.gather(*(worker(a, s) for a, names in streams.items() for s in names))
     await budget.close()
     assert abs(granted["big"] - granted["small"]) <= 3
+
+
+async def test_a_grant_looks_only_at_streams_still_waiting():
+    budget = RequestBudget(rate=1000, endpoint_rate=0)
+    accounts = [f"acct_{n}" for n in range(300)]
+    await asyncio.gather(*(budget.acquire("customers", "/v1/customers", a) for a in accounts))
+    assert not budget.groups  # 300 finished accounts leave nothing to walk
+    blocked = asyncio.create_task(budget.acquire("charges", "/v1/charges", "acct_x"))
+    budget.rate_limited(retry_after=30)  # nothing is granted for a while
+    await asyncio.sleep(0.05)
+    assert list(budget.groups) == ["acct_x"]
+    blocked.cancel()
+    await asyncio.gather(blocked, return_exceptions=True)
+    assert not budget.groups  # a cancelled waiter leaves nothing behind either
+    await budget.close()

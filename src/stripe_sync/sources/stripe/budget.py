@@ -105,7 +105,17 @@ class RequestBudget:
             queue = waiting.get(stream) if waiting is not None else None
             if queue is not None and waiter in queue.waiters:
                 queue.waiters.remove(waiter)
+                self._forget_if_idle(group, stream)
             raise
+
+    def _forget_if_idle(self, group: str, stream: str) -> None:
+        """Drop a stream without waiters (and its group when it was the last), so that a grant
+        looks only at streams that wait; one that comes back queues at the end of the round."""
+        streams = self.groups[group]
+        if not streams[stream].waiters:
+            del streams[stream]
+            if not streams:
+                del self.groups[group]
 
     def rate_limited(self, retry_after: float | None = None) -> None:
         """A 429 arrived: halve the account rate and pause for ``Retry-After`` when given."""
@@ -149,8 +159,6 @@ class RequestBudget:
             account_wait = max(account_wait, self.account.wait_time(now))
         for group, streams in self.groups.items():
             for stream, queue in streams.items():
-                if not queue.waiters:
-                    continue
                 bucket = self._endpoint(queue.waiters[0].endpoint, now)
                 wait = max(account_wait, bucket.wait_time(now) if bucket else 0.0)
                 if wait < best_wait:
@@ -176,6 +184,7 @@ class RequestBudget:
             waiter = streams[stream].waiters.popleft()
             streams.move_to_end(stream)
             self.groups.move_to_end(group)
+            self._forget_if_idle(group, stream)
             if waiter.future.done():
                 continue
             if self.account is not None:
