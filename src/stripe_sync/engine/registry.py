@@ -72,14 +72,22 @@ def validate_config(connector: Any, config: dict[str, Any], what: str) -> dict[s
         return revealed
     import jsonschema  # only external connectors need it: not imported at start-up
 
-    schema = (connector.spec() or {}).get("config") or {}
+    spec = connector.spec() or {}
+    schema = spec.get("config") or {}
     merged = _with_defaults(schema, config)
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(schema).iter_errors(merged)
     )
     if error is not None:
-        field = ".".join(str(part) for part in error.absolute_path) or "config"
-        raise ConfigError(f"invalid {what} config: {field}: {error.message}")
+        path = [str(part) for part in error.absolute_path]
+        field = ".".join(path) or "config"
+        # jsonschema's message quotes the value: never for a secret
+        message = (
+            f"fails the schema's {error.validator!r} rule"
+            if path and path[0] in secret_fields(spec)
+            else error.message
+        )
+        raise ConfigError(f"invalid {what} config: {field}: {message}")
     return merged
 
 
