@@ -56,13 +56,18 @@ def _private_files(**contents: Any) -> Iterator[list[str]]:
         os.rmdir(directory)
 
 
+_SPECS: dict[tuple[str, ...], dict[str, Any]] = {}
+"""Specs by command line: a connector is asked once per process (the service validates and
+redacts configs on every request, and ``spec`` is a blocking call)."""
+
+
 class _ExecConnector:
     def __init__(self, command: str) -> None:
         self.argv = shlex.split(command)
-        self._spec: dict[str, Any] | None = None
 
     def spec(self) -> dict[str, Any]:
-        if self._spec is None:
+        key = tuple(self.argv)
+        if key not in _SPECS:
             try:
                 done = subprocess.run([*self.argv, "spec"], capture_output=True, timeout=60)
             except OSError as exc:
@@ -74,8 +79,8 @@ class _ExecConnector:
                 for i, line in enumerate(done.stdout.splitlines(), 1)
                 if (m := decode_line(line, i)) is not None
             ]
-            self._spec = _single(messages, "spec")
-        return self._spec
+            _SPECS[key] = _single(messages, "spec")
+        return _SPECS[key]
 
     async def check(self, config: Config) -> dict[str, Any]:
         return _single([m async for m in self._run("check", config=config)], "connection_status")
