@@ -347,3 +347,34 @@ async def test_one_refused_account_synced_alone_is_a_global_error():
         ("global", "permission_error", refused)
     ]
     assert end["reason"] == "error"
+
+
+async def test_an_accounts_cursor_past_the_events_window_re_backfills_that_account_alone(
+    tmp_path,
+):
+    with fake_stripe({"customers": 300}, connected_accounts=2) as fake:
+        stale, fresh = fake.api.connected
+        path = tmp_path / "w.db"
+        pipeline = stripe_pipeline(
+            fake.url, ["customers"], destination=sqlite_target(path), accounts="all"
+        )
+        _, end = await run_sync(pipeline)
+        state = end["ending_state"]
+        cursors = state["source"]["global"]["accounts"]
+        cursors[stale]["events"]["cursor_created"] = int(time.time()) - 31 * 86_400
+        with sqlite3.connect(path) as connection:  # rows lost behind the sync's back
+            connection.execute("DELETE FROM customers WHERE rowid % 2 = 0")
+        messages, end = await run_sync(pipeline, state)
+
+    assert end["reason"] == "complete" and not end["has_more"], of_type(messages, "error")
+    logs = [log["message"] for log in of_type(messages, "log")]
+    assert [line for line in logs if line.startswith("stream reset: ")] == [
+        f"stream reset: {stale}/customers: events cursor is 31.0 days old; "
+        "Stripe keeps 30 days of events"
+    ]
+    # the stale account was backfilled from its beginning; the other one only incrementally
+    assert rows_by_account(path, "customers")[stale] == 300
+    assert rows_by_account(path, "customers")[fresh] < 150
+    assert end["run_progress"]["streams"][f"{stale}/customers"]["record_count"] == 300
+    cursor = end["ending_state"]["source"]["global"]["accounts"][stale]["events"]
+    assert cursor["cursor_created"] >= int(time.time()) - 60
