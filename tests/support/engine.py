@@ -64,9 +64,13 @@ VOLATILE = {"_ts", "_emitted_by"}
 
 def comparable(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What must match between two runs of the same pipeline: non-progress messages without
-    times and emitters, and the end's reason, states and counts."""
+    times, grouped by emitter (each side's order is fixed, how the source's and the
+    destination's messages interleave is not), and the end's reason, states and counts."""
     kept = []
-    for message in messages:
+    by_emitter = sorted(
+        messages, key=lambda message: (message["type"] == "end", str(message.get("_emitted_by")))
+    )
+    for message in by_emitter:
         if message["type"] == "progress":
             continue
         message = {k: v for k, v in message.items() if k not in VOLATILE}

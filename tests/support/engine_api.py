@@ -116,7 +116,10 @@ class WatchedSource(TestSource):
             async for message in super().read(_without_marker(config), catalog, state, input):
                 yield message
         finally:
-            Path(config["closed_marker"]).write_text(repr(time.monotonic()))  # noqa: ASYNC240
+            marker = Path(config["closed_marker"])
+            written = marker.with_suffix(".part")  # renamed whole: a reader never sees it empty
+            written.write_text(repr(time.monotonic()))
+            written.rename(marker)
 
 
 def _without_marker(config: Config) -> Config:

@@ -33,7 +33,7 @@ from stripe_sync.sources.stripe.accounts import connected_accounts
 from stripe_sync.sources.stripe.changes import Changes
 from stripe_sync.sources.stripe.client import StripeClient
 from stripe_sync.sources.stripe.errors import StripeError, error_payload, is_account_refusal
-from stripe_sync.sources.stripe.outbox import AccountOutbox, account_cursors
+from stripe_sync.sources.stripe.outbox import AccountOutbox, account_cursors, still_read
 
 if TYPE_CHECKING:
     from stripe_sync.sources.stripe.source import Reader
@@ -53,7 +53,8 @@ class ConnectedRead:
             return
         finally:
             stats = reader.client.stats.take("_accounts")
-            await reader.out.put({"type": "source_stats", "source_stats": stats})
+            if still_read():
+                await reader.out.put({"type": "source_stats", "source_stats": stats})
         if reader.configured.get("live"):
             await self.live(accounts)
         else:
@@ -90,7 +91,8 @@ class ConnectedRead:
             return None
         finally:
             stats = {"account": account, **client.stats.take("_account")}
-            await reader.out.put({"type": "source_stats", "source_stats": stats})
+            if still_read():
+                await reader.out.put({"type": "source_stats", "source_stats": stats})
         lower_bound = reader.config.start or int(body.get("created") or 0)
         target = ReadTarget(client, account, lower_bound, connected=account)
         return target, self._changes(target)

@@ -1,5 +1,5 @@
 """Where a read's parts put their messages, and the view of it one connected account's events
-lane gets.
+lane gets. ``still_read`` tells a ``finally`` whether the output is still consumed.
 
 ``Outbox`` is what the parts need of the read's output queue. ``AccountOutbox`` wraps it for a
 connected account of a multi-account read: every message about data gets the account's
@@ -10,6 +10,7 @@ emitted whole each time one account's cursor moves (a global state replaces the 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
 TAGGED = ("record", "stream_status", "source_stats", "error")
@@ -48,6 +49,13 @@ class AccountOutbox:
         elif kind == "log":
             payload["message"] = f"{self.account}: {payload['message']}"
         return item
+
+
+def still_read() -> bool:
+    """False once the running task was cancelled: the read's output is no longer consumed, so a
+    ``finally`` must not wait to put into it (a full queue would never take the message)."""
+    task = asyncio.current_task()
+    return task is None or not task.cancelling()
 
 
 def account_cursors(global_state: Any) -> dict[str, Any]:

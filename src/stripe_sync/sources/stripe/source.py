@@ -37,7 +37,7 @@ from stripe_sync.sources.stripe.errors import (
     is_account_refusal,
 )
 from stripe_sync.sources.stripe.listing import list_by_cursor, list_newest, list_per_parent
-from stripe_sync.sources.stripe.outbox import Outbox
+from stripe_sync.sources.stripe.outbox import Outbox, still_read
 from stripe_sync.sources.stripe.stream_context import StreamContext
 from stripe_sync.sources.stripe.stream_slots import StreamSlots
 
@@ -152,7 +152,8 @@ class Reader:
             else:
                 await self._run()
         finally:
-            await self.out.put(_DONE)
+            if still_read():
+                await self.out.put(_DONE)
 
     async def _run(self) -> None:
         streams = self.configured.get("streams") or []
@@ -258,7 +259,8 @@ class Reader:
                 return
             finally:
                 self.running.discard(key)
-                await context.emit_stats()
+                if still_read():
+                    await context.emit_stats()
             seconds = time.monotonic() - started
             await self.log("info", f"{key}: {context.record_count} records in {seconds:.1f} s")
             await context.emit_status("complete")
