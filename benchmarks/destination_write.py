@@ -3,7 +3,9 @@
 The objects are the fake server's customers (rendered before timing starts); the destination gets
 them as protocol records with a stream state after every 100, the way a source sends pages, and is
 timed from the first record to its last confirmed state. Postgres is a throw-away cluster started
-like the tests' (`tests/support/postgres.py`).
+like the tests' (`tests/support/postgres.py`). Besides objects per second, each line gives the CPU
+time per object of this process and, for Postgres, of the server's processes: on a machine shared
+with other jobs the CPU figures move far less than the rates.
 
 Usage:
     .venv/bin/python benchmarks/destination_write.py [--objects 100000] [--only sqlite,postgres]
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -56,13 +59,49 @@ async def messages(rows: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
         yield {"type": "source_state", "source_state": state}
 
 
-async def write(destination: Any, config: dict[str, Any], rows: list[dict[str, Any]]) -> float:
+class Timing:
+    """Wall time and CPU time (this process; a server's processes) of one write."""
+
+    def __init__(self, server_cpu: Any = None) -> None:
+        self._server_cpu = server_cpu or (lambda: 0.0)
+        self.seconds = self.client_cpu_s = self.server_cpu_s = 0.0
+
+    def __enter__(self) -> Timing:
+        self._start = (time.perf_counter(), time.process_time(), self._server_cpu())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        wall, client, server = self._start
+        self.seconds = time.perf_counter() - wall
+        self.client_cpu_s = time.process_time() - client
+        self.server_cpu_s = self._server_cpu() - server
+
+
+def cluster_cpu_s(server: PostgresServer) -> float:
+    """CPU seconds of the postmaster, its live children and its exited children."""
+    postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+    children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+    ticks = 0
+    for pid in [postmaster, *map(int, children)]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # exited since the listing
+            continue
+        ticks += sum(int(f) for f in fields[11:13])  # utime, stime
+        if pid == postmaster:
+            ticks += sum(int(f) for f in fields[13:15])  # cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+async def write(
+    destination: Any, config: dict[str, Any], rows: list[dict[str, Any]], timing: Timing
+) -> Timing:
     catalog = {"streams": load_catalog().protocol_streams(["customers"])}
     await destination.setup(config, catalog)
-    started = time.perf_counter()
-    async for _ in destination.write(config, catalog, messages(rows)):
-        pass
-    return time.perf_counter() - started
+    with timing:
+        async for _ in destination.write(config, catalog, messages(rows)):
+            pass
+    return timing
 
 
 def main() -> None:
@@ -79,20 +118,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         if "sqlite" in only:
             config = {"url": f"sqlite:///{Path(workdir) / 'bench.db'}"}
-            seconds = asyncio.run(write(SqliteDestination(), config, rows))
-            report("sqlite", args.objects, seconds)
+            timing = asyncio.run(write(SqliteDestination(), config, rows, Timing()))
+            report("sqlite", args.objects, timing)
         if "postgres" in only:
             with PostgresServer() as server:
                 config = {"url": server.create_database("bench")}
-                seconds = asyncio.run(write(PostgresDestination(), config, rows))
-                report("postgres", args.objects, seconds)
+                timing = Timing(lambda: cluster_cpu_s(server))
+                asyncio.run(write(PostgresDestination(), config, rows, timing))
+                report("postgres", args.objects, timing)
 
 
-def report(target: str, count: int, seconds: float) -> None:
-    rate = count / seconds
+def report(target: str, count: int, timing: Timing) -> None:
+    rate = count / timing.seconds
     verdict = "met" if rate >= TARGETS[target] else "missed"
+    cpu = f"client CPU {timing.client_cpu_s / count * 1e6:.0f} µs/object"
+    if timing.server_cpu_s:
+        cpu += f", server CPU {timing.server_cpu_s / count * 1e6:.0f} µs/object"
     print(
-        f"{target:>8}: {rate:,.0f} objects/s ({seconds:.1f} s; target {TARGETS[target]:,}/s {verdict})"
+        f"{target:>8}: {rate:,.0f} objects/s ({timing.seconds:.1f} s; {cpu}; "
+        f"target {TARGETS[target]:,}/s {verdict})"
     )
 
 
