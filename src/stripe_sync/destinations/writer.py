@@ -1,8 +1,9 @@
 """The write loop shared by the database destinations: buffer, batch, commit, confirm.
 
 Records are buffered per stream, deduplicated by primary key (the newest version wins; ties: the
-later record), and written in batches of ``batch_size`` or when the oldest buffered record has
-waited ``max_delay_s``. After each committed batch the loop yields ``write_stats`` and every
+later record), and written in batches of ``batch_size``, when the oldest buffered record has
+waited ``max_delay_s``, or when no input came for ``IDLE_FLUSH_S`` (a live change does not wait
+for the timer). After each committed batch the loop yields ``write_stats`` and every
 ``source_state`` the fence can release. Input is read by a separate task, so the source keeps
 producing while a batch is written and a quiet source still gets its states confirmed on time.
 Input arrives in batches of messages (``write_batches``; ``write`` wraps each message in one), and
@@ -35,6 +36,8 @@ from stripe_sync.protocol.errors import ConfigError
 Message = dict[str, Any]
 
 MAX_DELAY_S = 1.0
+IDLE_FLUSH_S = 0.05
+"""Buffered records are written once the input has been quiet this long."""
 _END = object()
 
 
@@ -165,12 +168,19 @@ class BatchWriter:
         try:
             deadline: float | None = None
             while True:
-                wait_s = None if deadline is None else deadline - time.monotonic()
+                wait_s = None
+                if deadline is not None:
+                    wait_s = min(deadline - time.monotonic(), IDLE_FLUSH_S)
                 batch = await pump.get(wait_s)
                 if batch is _END:
                     break
                 if isinstance(batch, BaseException):
                     raise batch
+                if batch is None:  # the input went quiet (or the oldest record waited enough)
+                    async for out in self._flush_all():
+                        yield out
+                    deadline = None
+                    continue
                 for message in batch or ():
                     kind = message.get("type")
                     if kind == "record":
