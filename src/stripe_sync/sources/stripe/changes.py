@@ -85,6 +85,9 @@ class Changes:
         """Streams reset at the cliff: backfill them from the beginning."""
         self.continuing = False
         """The lane picks up where an earlier call of the same run left its cursor."""
+        self.caught_up = False
+        """Nothing to catch up when the lane joins: the cursor starts at the run's start, or an
+        earlier call of the run polled just before it stopped."""
 
     # -- beside a backfill -------------------------------------------------------------------
 
@@ -98,6 +101,7 @@ class Changes:
         cursor = self.saved
         if cursor is None:
             cursor = EventsCursor(created=start)
+            self.caught_up = True
         elif run is not None and cursor.run == run:
             if not set(cursor.streams) <= set(self.served):
                 return None  # a continuation call without some streams: leave the cursor
@@ -110,15 +114,16 @@ class Changes:
             cursor.created = start
             cursor.seen.clear()
             self.continuing = False
+            self.caught_up = True
+        self.caught_up = self.caught_up or self.continuing
         if not self.continuing:
             await lane.emit_state()
         return lane
 
     async def follow(self, lane: EventsLane, finished: asyncio.Event) -> None:
-        """Poll while the backfill runs, then once more after ``finished`` is set. A call that
-        continues its run (the saved cursor is this run's) waits a poll interval first: the
-        previous call polled just before it stopped."""
-        wait_first = self.continuing
+        """Poll while the backfill runs, then once more after ``finished`` is set. A lane with
+        nothing to catch up (``caught_up``) waits a poll interval before its first poll."""
+        wait_first = self.caught_up
         while True:
             if wait_first:
                 with contextlib.suppress(TimeoutError):
