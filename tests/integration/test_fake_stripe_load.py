@@ -134,17 +134,21 @@ def test_garbage_answers_are_html_pages_or_cut_json():
 
 
 def test_every_answer_has_a_request_id_and_stats_count_them():
-    # 4 tokens: the 401 and the unrecognized URL take none, the missing customer takes one
+    # 4 tokens: the 401 and the unrecognized URL take none, the missing customer takes one; the
+    # charges drain the rest faster than the bucket refills (how many get through depends on
+    # the machine's speed, so the stats are checked against the answers)
     with fake_stripe(rate_limit=4) as fake, httpx.Client(base_url=fake.url) as http:
         answers = [
             http.get("/v1/customers", headers=AUTH),
             http.get("/v1/customers", headers={"Authorization": "Bearer nope"}),
             http.get("/v1/nothing_here", headers=AUTH),
             http.get("/v1/customers/cus_missing", headers=AUTH),
-            *(http.get("/v1/charges", headers=AUTH) for _ in range(3)),
+            *(http.get("/v1/charges", headers=AUTH) for _ in range(12)),
         ]
         stats = http.get("/_fake/stats").json()
-    assert [a.status_code for a in answers] == [200, 401, 404, 404, 200, 200, 429]
+    assert [a.status_code for a in answers[:4]] == [200, 401, 404, 404]
+    charges = Counter(str(a.status_code) for a in answers[4:])
+    assert set(charges) == {"200", "429"} and charges["200"] >= 2
     request_ids = [a.headers["Request-Id"] for a in answers]
     assert all(request_id.startswith("req_") for request_id in request_ids)
     assert len(set(request_ids)) == len(request_ids)
@@ -153,9 +157,9 @@ def test_every_answer_has_a_request_id_and_stats_count_them():
         "GET /v1/customers": {"200": 1, "401": 1},
         "GET (unrecognized)": {"404": 1},
         "GET /v1/customers/{id}": {"404": 1},
-        "GET /v1/charges": {"200": 2, "429": 1},
+        "GET /v1/charges": dict(charges),
     }
-    assert stats["rate_limited_total"] == 1
+    assert stats["rate_limited_total"] == charges["429"]
 
 
 def test_keep_alive_connection_serves_pipelined_requests_in_order():
