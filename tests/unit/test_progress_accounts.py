@@ -136,3 +136,48 @@ def test_a_single_account_payload_has_no_accounts_map_and_the_model_accepts_both
     parsed = ProgressPayload.model_validate(many.snapshot())
     assert parsed.accounts is not None
     assert parsed.accounts["acct_a"].status == "started"
+
+
+def rebuilt_from_scratch(progress: ProgressTracker, scope: str) -> dict[str, Any]:
+    """The snapshot the tracker gives when it keeps nothing from earlier snapshots."""
+    progress.entries[scope] = {}
+    progress.summaries[scope] = {}
+    progress.changed_accounts[scope] = set(progress.account_keys) | set(progress.account_errors)
+    return progress.snapshot(scope)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_snapshots_built_from_changes_equal_snapshots_built_from_scratch(seed):
+    import random
+
+    rng = random.Random(seed)
+    keys = [f"acct_{a}/{s}" for a in "xyz" for s in ("customers", "charges", "products")]
+    progress = tracker(keys[:3])
+    for _ in range(60):
+        key = rng.choice(keys)
+        account, stream = key.split("/")
+        action = rng.randrange(7)
+        if action == 0:
+            started(progress, account, stream)
+        elif action == 1:
+            progress.records(key, rng.randrange(1, 100))
+        elif action == 2:
+            progress.state(key)
+        elif action == 3:
+            progress.source_stats({"request_count": rng.randrange(1, 5)}, key)
+        elif action == 4:
+            status = rng.choice(["complete", "failed", "skipped"])
+            progress.stream_status(key, {"stream": stream, "status": status, "account": account})
+        elif action == 5:
+            progress.stream_status(
+                key, {"stream": stream, "status": "range_complete", "range": HALF}
+            )
+        else:
+            level = rng.choice(["account", "stream"])
+            error = {"level": level, "failure_type": "system_error", "message": "x"}
+            progress.error({**error, "account": account}, key if level == "stream" else None)
+        if rng.random() < 0.3:
+            scope = rng.choice(["run", "request"])
+            assert progress.snapshot(scope) == rebuilt_from_scratch(progress, scope)
+    for scope in ("run", "request"):
+        assert progress.snapshot(scope) == rebuilt_from_scratch(progress, scope)

@@ -2,6 +2,9 @@
 
 The tracker is fed every message the engine sees (records on the hot path only bump integers) and
 renders ``ProgressPayload`` dicts for the run (all calls of the run) or for this request (call).
+A snapshot rebuilds only the stream entries (and account summaries) that changed since the last
+snapshot of its scope, plus the running streams (their ETA moves with time): a run of hundreds of
+connected accounts has thousands of keys, and the engine takes a snapshot for every confirmed state.
 With connected accounts the snapshot also groups the account-streams by account (``accounts``).
 """
 
@@ -98,6 +101,21 @@ class ProgressTracker:
         self.live: dict[str, Any] | None = None
         self.samples: deque[tuple[float, int]] = deque()
         self.coverage_start: dict[str, tuple[float, float]] = {}
+        self.account_keys: dict[str, list[str]] = {}
+        for key, entry in self.status.items():
+            if entry.get("account"):
+                self.account_keys.setdefault(entry["account"], []).append(key)
+        self.entries: dict[str, dict[str, dict[str, Any]]] = {"run": {}, "request": {}}
+        self.summaries: dict[str, dict[str, dict[str, Any]]] = {"run": {}, "request": {}}
+        self.changed: dict[str, set[str]] = {"run": set(), "request": set()}
+        """Per scope, the keys whose entry changed since that scope's last snapshot."""
+        self.changed_accounts: dict[str, set[str]] = {
+            scope: set(self.account_errors) for scope in ("run", "request")
+        }
+
+    def _touch(self, key: str) -> None:
+        self.changed["run"].add(key)
+        self.changed["request"].add(key)
 
     # -- feeding -------------------------------------------------------------------------------
 
@@ -110,12 +128,15 @@ class ProgressTracker:
         self.request.counts["record_count"] += count
         self.run.stream(key)["record_count"] += count
         self.request.stream(key)["record_count"] += count
+        self._touch(key)
 
     def state(self, key: str | None) -> None:
         for totals in (self.run, self.request):
             totals.counts["state_count"] += 1
             if key is not None:
                 totals.stream(key)["state_count"] += 1
+        if key is not None:
+            self._touch(key)
 
     def source_stats(self, stats: dict[str, Any], key: str | None) -> None:
         for totals in (self.run, self.request):
@@ -125,6 +146,8 @@ class ProgressTracker:
             totals.event_count += int(stats.get("event_count") or 0)
             if key is not None and key in self.status:
                 totals.stream(key)["request_count"] += int(stats.get("request_count") or 0)
+        if key is not None and key in self.status:
+            self._touch(key)
         if stats.get("budget_rps") is not None:
             self.budget_rps = float(stats["budget_rps"])
         if stats.get("live_lag_s") is not None or stats.get("last_event_at") is not None:
@@ -148,8 +171,10 @@ class ProgressTracker:
             key, {"status": "pending", "completed_ranges": [], "errors": []}
         )
         status = payload["status"]
-        if payload.get("account"):
+        self._touch(key)
+        if payload.get("account") and entry.get("account") != payload["account"]:
             entry["account"] = payload["account"]
+            self.account_keys.setdefault(payload["account"], []).append(key)
         if status == "started":
             entry["status"] = "started"
             entry.pop("reason", None)
@@ -170,6 +195,7 @@ class ProgressTracker:
         entry["status"] = status
         if reason:
             entry["reason"] = reason
+        self._touch(key)
 
     def error(self, payload: dict[str, Any], key: str | None) -> None:
         self.errors.append(payload)
@@ -178,10 +204,13 @@ class ProgressTracker:
             errors = self.status[key]["errors"]
             errors.append(payload)
             del errors[:-ERRORS_KEPT]
+            self._touch(key)
         if payload.get("account") and payload["level"] in ("account", "stream"):
             errors = self.account_errors.setdefault(payload["account"], [])
             errors.append(payload)
             del errors[:-ACCOUNT_ERRORS_KEPT]
+            for changed in self.changed_accounts.values():
+                changed.add(payload["account"])
 
     def completed_ranges(self, key: str) -> list[dict[str, Any]]:
         return list(self.status.get(key, {}).get("completed_ranges") or [])
@@ -225,6 +254,33 @@ class ProgressTracker:
             return None
         return round((1.0 - fraction) * seconds / gained, 1)
 
+    def _stream_entries(self, scope: str, totals: Totals, now: float) -> dict[str, Any]:
+        """Every stream's entry; rebuilt when it changed since this scope's last snapshot or is
+        running, else the one built before (entries are never changed once handed out)."""
+        entries = self.entries[scope]
+        changed = self.changed[scope]
+        for key, status in self.status.items():
+            if key in changed or key not in entries or status["status"] == "started":
+                entries[key] = self._stream_entry(key, totals, now)
+                if status.get("account"):
+                    self.changed_accounts[scope].add(status["account"])
+        changed.clear()
+        return dict(entries)
+
+    def _account_summaries(
+        self, scope: str, streams: dict[str, dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """The ``accounts`` map, rebuilt for the accounts whose streams or errors changed."""
+        summaries = self.summaries[scope]
+        changed = self.changed_accounts[scope]
+        if changed:
+            own = {key: streams[key] for a in changed for key in self.account_keys.get(a, [])}
+            errors = {a: self.account_errors[a] for a in changed if a in self.account_errors}
+            summaries.update(account_summaries(own, errors))
+            changed.clear()
+        order = dict.fromkeys([*self.account_keys, *summaries])  # as the accounts appeared
+        return {account: summaries[account] for account in order if account in summaries}
+
     def snapshot(self, scope: str = "run") -> dict[str, Any]:
         """A complete ProgressPayload of the run (``"run"``) or of this call (``"request"``)."""
         now = self.monotonic()
@@ -232,7 +288,7 @@ class ProgressTracker:
         totals = self.run if scope == "run" else self.request
         elapsed_ms = totals.elapsed_ms + call_elapsed_ms
         seconds = elapsed_ms / 1000
-        streams = {key: self._stream_entry(key, totals, now) for key in self.status}
+        streams = self._stream_entries(scope, totals, now)
         payload: dict[str, Any] = {
             **self.labels,
             "started_at": self.run_started_at if scope == "run" else self.request_started_at,
@@ -263,7 +319,7 @@ class ProgressTracker:
                 "events_per_second": _rate(totals.event_count, seconds),
                 "event_count": totals.event_count,
             }
-        accounts = account_summaries(streams, self.account_errors)
+        accounts = self._account_summaries(scope, streams)
         if accounts:
             payload["accounts"] = accounts
         etas = [s["eta_seconds"] for s in streams.values() if "eta_seconds" in s]

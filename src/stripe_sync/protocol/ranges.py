@@ -6,6 +6,7 @@ An absent ``gte`` means "from the beginning" and sorts before every time.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -13,8 +14,10 @@ from typing import Any
 Range = dict[str, Any]
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_time(value: str) -> int:
-    """Parse an ISO-8601 time (``Z`` or offset; naive means UTC) into unix seconds."""
+    """Parse an ISO-8601 time (``Z`` or offset; naive means UTC) into unix seconds (cached: the
+    same range bounds are read again by every progress snapshot)."""
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -44,6 +47,10 @@ def range_bounds(value: Range) -> tuple[int | None, int]:
 
 def merge_ranges(ranges: Iterable[Range]) -> list[Range]:
     """Merge overlapping or adjacent ranges; empty ranges vanish; the result is sorted."""
+    return [make_range(gte, lt) for gte, lt in _merged_bounds(ranges)]
+
+
+def _merged_bounds(ranges: Iterable[Range]) -> list[tuple[int | None, int]]:
     bounds = []
     for value in ranges:
         gte, lt = range_bounds(value)
@@ -58,7 +65,7 @@ def merge_ranges(ranges: Iterable[Range]) -> list[Range]:
                 merged[-1] = (last_gte, max(last_lt, lt))
                 continue
         merged.append((gte, lt))
-    return [make_range(gte, lt) for gte, lt in merged]
+    return merged
 
 
 def coverage(completed: Iterable[Range], total: Range) -> float:
@@ -68,7 +75,7 @@ def coverage(completed: Iterable[Range], total: Range) -> float:
     range reaches back to the beginning and up to its end.
     """
     total_gte, total_lt = range_bounds(total)
-    merged = [range_bounds(r) for r in merge_ranges(completed)]
+    merged = _merged_bounds(completed)
     if total_gte is None:
         covered = any(gte is None and lt >= total_lt for gte, lt in merged)
         return 1.0 if covered else 0.0
