@@ -33,7 +33,7 @@ from stripe_sync.sources.stripe.accounts import connected_accounts
 from stripe_sync.sources.stripe.changes import Changes
 from stripe_sync.sources.stripe.client import StripeClient
 from stripe_sync.sources.stripe.errors import StripeError, error_payload, is_account_refusal
-from stripe_sync.sources.stripe.outbox import AccountOutbox, account_cursors, still_read
+from stripe_sync.sources.stripe.outbox import AccountOutbox, account_cursors
 
 if TYPE_CHECKING:
     from stripe_sync.sources.stripe.source import Reader
@@ -52,9 +52,7 @@ class ConnectedRead:
             await reader.out.put({"type": "error", "error": error_payload(exc, None, "global")})
             return
         finally:
-            stats = reader.client.stats.take("_accounts")
-            if still_read():
-                await reader.out.put({"type": "source_stats", "source_stats": stats})
+            await reader.emit_request_stats(reader.client, "_accounts")
         if reader.configured.get("live"):
             await self.live(accounts)
         else:
@@ -90,9 +88,7 @@ class ConnectedRead:
             await reader.out.put({"type": "error", "error": payload})
             return None
         finally:
-            stats = {"account": account, **client.stats.take("_account")}
-            if still_read():
-                await reader.out.put({"type": "source_stats", "source_stats": stats})
+            await reader.emit_request_stats(client, "_account", account)
         lower_bound = reader.config.start or int(body.get("created") or 0)
         target = ReadTarget(client, account, lower_bound, connected=account)
         return target, self._changes(target)

@@ -166,8 +166,7 @@ class Reader:
         account = response.body
         account_id = str(self.config.account or account.get("id") or "")
         lower_bound = self.config.start or int(account.get("created") or 0)
-        stats = self.client.stats.take("_account")
-        await self.out.put({"type": "source_stats", "source_stats": stats})
+        await self.emit_request_stats(self.client, "_account")
         changes = self.changes(self.client, account_id, self.out, self.global_state, self._report)
         if self.configured.get("live"):
             await changes.live(self.pushed)
@@ -221,6 +220,17 @@ class Reader:
         target.revoked = True
         payload = error_payload(exc, None, "account", target.connected)
         await self.out.put({"type": "error", "error": payload})
+
+    async def emit_request_stats(
+        self, client: StripeClient, name: str, account: str | None = None
+    ) -> None:
+        """The request counters of ``name`` (an account lookup, the listing) as ``source_stats``;
+        nothing once the read was cancelled (``still_read``)."""
+        stats: dict[str, Any] = dict(client.stats.take(name))
+        if account is not None:
+            stats = {"account": account, **stats}
+        if still_read():
+            await self.out.put({"type": "source_stats", "source_stats": stats})
 
     async def _report(self, exc: StripeError, level: str) -> None:
         await self.out.put({"type": "error", "error": error_payload(exc, None, level)})
