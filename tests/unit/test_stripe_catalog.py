@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,13 +21,14 @@ from stripe_sync.sources.stripe.catalog import (
 )
 from stripe_sync.sources.stripe.catalog_generator import (
     DEFAULT_CATALOG_PATH,
+    DEFAULT_SPEC_PATH,
     LICENCE,
     generate_catalog,
     read_spec,
 )
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC_PATH = REPO / "../shared/stripe-openapi/spec3.json"
+SPEC_PATH = DEFAULT_SPEC_PATH
 V2_FRAGMENT_PATH = REPO / "tests/data/stripe_v2_fragment.json"
 ALLOWED_REASONS = {"search duplicate", "alias", "preview", "no parent list"}
 
@@ -396,3 +398,29 @@ def test_an_unusable_spec_is_a_config_error(tmp_path, content, message):
         path.write_bytes(content)
     with pytest.raises(ConfigError, match=message):
         load_catalog(path)
+
+
+def test_the_spec_travels_with_the_repository_and_reads_compressed_or_plain(tmp_path, spec):
+    assert DEFAULT_SPEC_PATH.is_relative_to(REPO), "the spec is read from inside the repository"
+    notice = (DEFAULT_SPEC_PATH.parent / "NOTICE.md").read_text()
+    assert "MIT License" in notice and "Stripe, Inc." in notice
+    assert DEFAULT_SPEC_PATH.stat().st_size < 1_000_000, "the committed spec stays small"
+    assert spec["info"]["version"] == load_catalog().api_version
+    plain = tmp_path / "spec3.json"
+    plain.write_bytes(orjson.dumps(spec))
+    gzipped = tmp_path / "spec3.json.gz"
+    gzipped.write_bytes(gzip.compress(plain.read_bytes()))
+    assert read_spec(plain) == read_spec(gzipped) == spec
+    broken = tmp_path / "spec3.json.xz"
+    broken.write_bytes(b"not xz")
+    with pytest.raises(ConfigError, match="cannot read"):
+        read_spec(broken)
+
+
+def test_no_test_or_source_reads_outside_the_repository():
+    outside = []
+    for folder in ("src", "tests", "benchmarks"):
+        for path in (REPO / folder).rglob("*.py"):
+            if path != Path(__file__).resolve() and "../shared" in path.read_text():
+                outside.append(str(path.relative_to(REPO)))
+    assert outside == []

@@ -13,6 +13,8 @@ Output is sorted, so the same spec always gives the same bytes.
 from __future__ import annotations
 
 import argparse
+import gzip
+import lzma
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -34,7 +36,8 @@ from stripe_sync.sources.stripe.catalog_model import (
     TimeFormat,
 )
 
-DEFAULT_SPEC_PATH = Path("../shared/stripe-openapi/spec3.json")
+DEFAULT_SPEC_PATH = Path(__file__).with_name("spec") / "spec3.json.xz"
+"""Stripe's OpenAPI spec the committed catalog is generated from (xz-compressed; licence in ``spec/NOTICE.md``)."""
 DEFAULT_CATALOG_PATH = Path(__file__).with_name("catalog.json")
 LICENCE = (
     "Derived from Stripe's OpenAPI specification, MIT licence, Copyright (c) 2011- Stripe, Inc."
@@ -50,16 +53,26 @@ JsonObject = dict[str, Any]
 
 
 def read_spec(path: str | Path) -> JsonObject:
-    """Parse a spec file; an unreadable or non-Stripe file is a :class:`ConfigError`."""
+    """Parse a spec file (plain, ``.xz`` or ``.gz``); an unreadable or non-Stripe file is a :class:`ConfigError`."""
     try:
-        spec = orjson.loads(Path(path).read_bytes())
+        spec = orjson.loads(_read_maybe_compressed(Path(path)))
     except OSError as exc:
-        raise ConfigError(f"cannot read the OpenAPI spec {path}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot read the OpenAPI spec {path}: {exc.strerror or exc}") from exc
+    except lzma.LZMAError as exc:
+        raise ConfigError(f"cannot read the OpenAPI spec {path}: {exc}") from exc
     except orjson.JSONDecodeError as exc:
         raise ConfigError(f"the OpenAPI spec {path} is not JSON: {exc}") from exc
     if not isinstance(spec, dict) or not {"info", "paths", "components"} <= spec.keys():
         raise ConfigError(f"{path} is not an OpenAPI specification (info, paths, components)")
     return spec
+
+
+def _read_maybe_compressed(path: Path) -> bytes:
+    if path.suffix == ".xz":
+        return lzma.decompress(path.read_bytes())
+    if path.suffix == ".gz":
+        return gzip.decompress(path.read_bytes())
+    return path.read_bytes()
 
 
 def generate_catalog(spec: JsonObject) -> StripeCatalog:
@@ -632,7 +645,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m stripe_sync.sources.stripe.catalog_generator",
         description="Generate the Stripe catalog from a Stripe OpenAPI specification.",
     )
-    parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC_PATH, help="OpenAPI spec (JSON)")
+    parser.add_argument(
+        "--spec",
+        type=Path,
+        default=DEFAULT_SPEC_PATH,
+        help="OpenAPI spec (JSON, .xz or .gz; default: the packaged copy)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_CATALOG_PATH, help="catalog to write")
     args = parser.parse_args(argv)
     try:
