@@ -24,7 +24,7 @@ from stripe_sync.cli.outcome import exit_code_for_end
 from stripe_sync.cli.output import OutputMode, render_sync
 from stripe_sync.cli.pipeline_commands import destination_state_store
 from stripe_sync.cli.running import run_command
-from stripe_sync.cli.sync_command import stripe_pipeline
+from stripe_sync.cli.sync_command import Ndjson, Plain, Progress, stripe_pipeline
 from stripe_sync.destinations.config import destination_type, sqlite_path
 from stripe_sync.engine.pipeline import parse_pipeline
 from stripe_sync.engine.sync import sync
@@ -106,15 +106,19 @@ def print_examples(database: Path, queries: tuple[tuple[str, str], ...]) -> None
 
 
 def demo_command(
-    to: Annotated[str, typer.Option("--to", help="database URL")] = "sqlite:///stripe-demo.db",
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
-    plain: Annotated[bool, typer.Option("--plain")] = False,
-    ndjson: Annotated[bool, typer.Option("--ndjson")] = False,
+    to: Annotated[
+        str,
+        typer.Option("--to", metavar="URL", help="demo database: sqlite:///FILE or postgresql://…"),
+    ] = "sqlite:///stripe-demo.db",
+    progress: Progress = True,
+    plain: Plain = False,
+    ndjson: Ndjson = False,
     connected_accounts: Annotated[
         int,
         typer.Option(
             "--connected-accounts",
             min=0,
+            metavar="N",
             help="a platform with N connected accounts of skewed sizes, all synced",
         ),
     ] = 0,

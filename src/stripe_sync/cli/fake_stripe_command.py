@@ -41,8 +41,12 @@ def fake_stripe_command(
         ),
     ] = "",
     years: Annotated[float, typer.Option("--years", min=0.01, help="years of history")] = 5.0,
-    latency_ms: Annotated[float, typer.Option("--latency-ms", min=0)] = 0.0,
-    jitter_ms: Annotated[float, typer.Option("--jitter-ms", min=0)] = 0.0,
+    latency_ms: Annotated[
+        float, typer.Option("--latency-ms", min=0, help="added to every answer, milliseconds")
+    ] = 0.0,
+    jitter_ms: Annotated[
+        float, typer.Option("--jitter-ms", min=0, help="random extra latency up to this, ms")
+    ] = 0.0,
     rate_limit: Annotated[
         float, typer.Option("--rate-limit", min=0, help="account requests/s (0: no limit)")
     ] = 0.0,

@@ -28,14 +28,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("stripe_sync.cli.verify_command", "verify_command"),
     "webhooks": ("stripe_sync.cli.webhooks_command", "webhooks_app"),
 }
-"""Command name → (module, attribute): a command function or a Typer app of sub-commands."""
+"""Command name → (module, attribute): a command function or a Typer app of sub-commands.
+
+Help is click's plain layout (``rich_markup_mode=None``): at 80 columns rich's tables cut option
+names and wrap help into narrow columns; the plain layout keeps names whole."""
 
 
 def load_command(name: str) -> Any:
     """Import a command's module and build its (click) command as the root app would."""
     module, attribute = COMMANDS[name]
     target: Any = getattr(importlib.import_module(module), attribute)
-    holder = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    holder = typer.Typer(
+        add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None
+    )
     holder.callback()(_root)
     if isinstance(target, typer.Typer):
         holder.add_typer(target, name=name)
@@ -68,6 +73,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 

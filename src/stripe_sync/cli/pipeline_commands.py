@@ -25,16 +25,49 @@ from stripe_sync.protocol.ndjson import aread_ndjson, encode
 
 pipeline_app = typer.Typer(help="Run one connector verb of a pipeline; NDJSON on stdout.")
 
-PipelineOption = Annotated[str, typer.Option("--pipeline", help="pipeline JSON text or file")]
-StateOption = Annotated[Path | None, typer.Option("--state", help="state file (read and saved)")]
-RoleOption = Annotated[str, typer.Option("--side", help="source or destination")]
+PipelineOption = Annotated[
+    str,
+    typer.Option("--pipeline", metavar="JSON|FILE", help="pipeline JSON text or file"),
+]
+StateOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state", metavar="FILE", help="state file, read and saved (default: start empty)"
+    ),
+]
+RoleOption = Annotated[
+    str, typer.Option("--side", metavar="SIDE", help="which connector: source or destination")
+]
+TimeLimitOption = Annotated[
+    float | None,
+    typer.Option(
+        "--time-limit", min=0, metavar="SECONDS", help="stop after this long (default: none)"
+    ),
+]
+StateLimitOption = Annotated[
+    int | None,
+    typer.Option(
+        "--state-limit", min=1, metavar="N", help="stop after N saved checkpoints (default: none)"
+    ),
+]
 EngineUrlOption = Annotated[
     str | None,
-    typer.Option("--engine-url", envvar="STRIPE_SYNC_ENGINE_URL", help="use the engine API at URL"),
+    typer.Option(
+        "--engine-url",
+        envvar="STRIPE_SYNC_ENGINE_URL",
+        metavar="URL",
+        help="run through the engine API at URL (default: in this process)",
+    ),
 ]
 EngineTokenOption = Annotated[
     str | None,
-    typer.Option("--engine-token", envvar="STRIPE_SYNC_ENGINE_TOKEN", show_default=False),
+    typer.Option(
+        "--engine-token",
+        envvar="STRIPE_SYNC_ENGINE_TOKEN",
+        metavar="TOKEN",
+        help="bearer token of the engine API (default: none)",
+        show_default=False,
+    ),
 ]
 
 
@@ -69,11 +102,20 @@ def sync_messages(
 def sync_command(
     pipeline: PipelineOption,
     state: StateOption = None,
-    sync_run_id: Annotated[str | None, typer.Option("--sync-run-id")] = None,
-    time_limit: Annotated[float | None, typer.Option("--time-limit", min=0)] = None,
-    state_limit: Annotated[int | None, typer.Option("--state-limit", min=1)] = None,
-    live: Annotated[bool, typer.Option("--live")] = False,
-    fresh: Annotated[bool, typer.Option("--fresh")] = False,
+    sync_run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--sync-run-id", metavar="ID", help="run to continue or start (default: automatic)"
+        ),
+    ] = None,
+    time_limit: TimeLimitOption = None,
+    state_limit: StateLimitOption = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="keep applying changes after the backfill (default: off)")
+    ] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="start over: forget the saved progress (default: off)")
+    ] = False,
     engine_url: EngineUrlOption = None,
     engine_token: EngineTokenOption = None,
 ) -> None:
@@ -105,8 +147,8 @@ def sync_command(
 def read_command(
     pipeline: PipelineOption,
     state: StateOption = None,
-    time_limit: Annotated[float | None, typer.Option("--time-limit", min=0)] = None,
-    state_limit: Annotated[int | None, typer.Option("--state-limit", min=1)] = None,
+    time_limit: TimeLimitOption = None,
+    state_limit: StateLimitOption = None,
 ) -> None:
     """Read the source alone: its messages, then `end`."""
 

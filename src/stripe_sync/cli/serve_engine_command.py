@@ -68,14 +68,14 @@ def url_for(host: str, port: int) -> str:
 def serve_engine_command(
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="0 picks a free port")
+        int, typer.Option("--port", min=0, max=65535, help="port to listen on (0: any free)")
     ] = 8000,
     api_token: Annotated[
         str | None,
         typer.Option(
             "--api-token",
             envvar="STRIPE_SYNC_ENGINE_TOKEN",
-            help="require Authorization: Bearer TOKEN",
+            help="require Authorization: Bearer TOKEN (default: no token)",
             show_default=False,
         ),
     ] = None,

@@ -59,7 +59,9 @@ ApiToken = Annotated[
 Address = Annotated[
     str, typer.Option("--temporal-address", envvar="TEMPORAL_ADDRESS", help="HOST:PORT")
 ]
-Namespace = Annotated[str, typer.Option("--namespace", envvar="TEMPORAL_NAMESPACE")]
+Namespace = Annotated[
+    str, typer.Option("--namespace", envvar="TEMPORAL_NAMESPACE", help="Temporal namespace")
+]
 Tls = Annotated[bool, typer.Option("--tls", help="connect with TLS (system roots)")]
 TlsCa = Annotated[
     Path | None, typer.Option("--tls-ca", exists=True, dir_okay=False, help="CA certificate (PEM)")
@@ -71,7 +73,13 @@ TlsKey = Annotated[
     Path | None, typer.Option("--tls-key", exists=True, dir_okay=False, help="client key (PEM)")
 ]
 TemporalApiKey = Annotated[
-    str | None, typer.Option("--temporal-api-key", envvar="TEMPORAL_API_KEY", show_default=False)
+    str | None,
+    typer.Option(
+        "--temporal-api-key",
+        envvar="TEMPORAL_API_KEY",
+        help="Temporal Cloud API key (default: none)",
+        show_default=False,
+    ),
 ]
 TaskQueue = Annotated[str, typer.Option("--task-queue", help="Temporal task queue")]
 BackfillLimit = Annotated[
@@ -149,7 +157,8 @@ def dev_command(
         Path, typer.Option("--data-dir", help="Temporal's and the default store's files")
     ] = Path(".stripe-sync-service"),
     temporal_port: Annotated[
-        int | None, typer.Option("--temporal-port", help="default: any free port")
+        int | None,
+        typer.Option("--temporal-port", help="Temporal dev server port (default: any free port)"),
     ] = None,
     backfill_time_limit: BackfillLimit = 300.0,
     live_time_limit: LiveLimit = 60.0,

@@ -20,7 +20,9 @@ from stripe_sync.sources.stripe.catalog import StreamDef, StripeCatalog, load_ca
 def streams_command(
     spec: Annotated[
         Path | None,
-        typer.Option("--spec", help="derive the catalog from this Stripe OpenAPI spec (JSON)"),
+        typer.Option(
+            "--spec", help="derive the catalog from this OpenAPI spec (default: the packaged one)"
+        ),
     ] = None,
     ndjson: Annotated[
         bool, typer.Option("--ndjson", help="print a `catalog` message even on a terminal")

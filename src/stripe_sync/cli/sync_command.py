@@ -16,7 +16,13 @@ import typer
 from stripe_sync.cli import exit_codes
 from stripe_sync.cli.outcome import exit_code_for_end
 from stripe_sync.cli.output import OutputMode, render_sync
-from stripe_sync.cli.pipeline_commands import EngineTokenOption, EngineUrlOption, sync_messages
+from stripe_sync.cli.pipeline_commands import (
+    EngineTokenOption,
+    EngineUrlOption,
+    StateLimitOption,
+    TimeLimitOption,
+    sync_messages,
+)
 from stripe_sync.cli.running import run_command
 from stripe_sync.destinations.config import destination_for_url
 from stripe_sync.engine.pipeline import parse_pipeline
@@ -25,36 +31,105 @@ from stripe_sync.protocol.connector import Message
 ApiKey = Annotated[
     str | None,
     typer.Option(
-        "--api-key", envvar="STRIPE_API_KEY", help="secret or restricted key", show_default=False
+        "--api-key",
+        envvar="STRIPE_API_KEY",
+        metavar="KEY",
+        help="Stripe secret (sk_…) or restricted (rk_…) key; required",
+        show_default=False,
     ),
 ]
-BaseUrl = Annotated[str | None, typer.Option("--base-url", envvar="STRIPE_API_BASE")]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        envvar="STRIPE_API_BASE",
+        metavar="URL",
+        help="Stripe API address (default: https://api.stripe.com)",
+    ),
+]
 To = Annotated[
     str,
-    typer.Option("--to", envvar="DATABASE_URL", help="sqlite:///FILE or postgresql://…"),
+    typer.Option(
+        "--to",
+        envvar="DATABASE_URL",
+        metavar="URL",
+        help="destination database: sqlite:///FILE or postgresql://…",
+    ),
 ]
-Schema = Annotated[str | None, typer.Option("--schema", help="Postgres schema (default stripe)")]
-PipelineName = Annotated[str, typer.Option("--pipeline-name")]
-Streams = Annotated[str | None, typer.Option("--streams", help="a,b,c")]
-Account = Annotated[str | None, typer.Option("--account", help="acct_…")]
+Schema = Annotated[
+    str | None,
+    typer.Option("--schema", metavar="NAME", help="Postgres schema (default: stripe)"),
+]
+PipelineName = Annotated[
+    str,
+    typer.Option("--pipeline-name", metavar="NAME", help="name the run's state is kept under"),
+]
+Streams = Annotated[
+    str | None,
+    typer.Option("--streams", metavar="A,B", help="streams to sync (default: all)"),
+]
+Account = Annotated[
+    str | None,
+    typer.Option(
+        "--account", metavar="ACCT", help="one connected account acct_… (default: the key's own)"
+    ),
+]
 Accounts = Annotated[
     str | None,
-    typer.Option("--accounts", help="self | all (every connected account) | acct_1,acct_2"),
+    typer.Option(
+        "--accounts",
+        metavar="WHICH",
+        help="self | all (every connected account) | acct_1,acct_2 (default: self)",
+    ),
 ]
-TimeLimit = Annotated[float | None, typer.Option("--time-limit", min=0)]
-MaxRps = Annotated[float | None, typer.Option("--max-rps", min=0)]
+BackfillLimit = Annotated[
+    int | None,
+    typer.Option(
+        "--backfill-limit", min=1, metavar="N", help="newest N objects per stream (default: all)"
+    ),
+]
+MaxRps = Annotated[
+    float | None,
+    typer.Option(
+        "--max-rps",
+        min=0,
+        metavar="N",
+        help="Stripe requests per second (default: 20 live, 10 test keys; 0: no limit)",
+    ),
+]
 MaxStreams = Annotated[
     int | None,
     typer.Option(
-        "--max-concurrent-streams", min=1, help="streams (account-streams) at once (default 5)"
+        "--max-concurrent-streams",
+        min=1,
+        metavar="N",
+        help="streams (account-streams) read at once (default: 5)",
     ),
 ]
-Progress = Annotated[bool, typer.Option("--progress/--no-progress")]
-Plain = Annotated[bool, typer.Option("--plain")]
-Ndjson = Annotated[bool, typer.Option("--ndjson")]
+Progress = Annotated[
+    bool,
+    typer.Option("--progress/--no-progress", help="show the progress on stderr"),
+]
+Plain = Annotated[
+    bool,
+    typer.Option("--plain", help="plain progress lines instead of the live view (default: off)"),
+]
+Ndjson = Annotated[
+    bool,
+    typer.Option("--ndjson", help="NDJSON messages on stdout even on a terminal (default: off)"),
+]
+Fresh = Annotated[
+    bool,
+    typer.Option("--fresh", help="start over: forget the saved progress (default: off)"),
+]
 PollInterval = Annotated[
     float | None,
-    typer.Option("--poll-interval", min=0.1, help="seconds between event polls (default 10)"),
+    typer.Option(
+        "--poll-interval",
+        min=0.1,
+        metavar="SECONDS",
+        help="seconds between event polls (default: 10)",
+    ),
 ]
 LIVE_CALL_PAUSE_S = 1.0
 """Pause before the next live call when one ended on its own (e.g. to re-backfill after a reset)."""
@@ -147,17 +222,20 @@ def sync_command(
     streams: Streams = None,
     account: Account = None,
     accounts: Accounts = None,
-    backfill_limit: Annotated[int | None, typer.Option("--backfill-limit", min=1)] = None,
-    time_limit: TimeLimit = None,
-    state_limit: Annotated[int | None, typer.Option("--state-limit", min=1)] = None,
+    backfill_limit: BackfillLimit = None,
+    time_limit: TimeLimitOption = None,
+    state_limit: StateLimitOption = None,
     max_rps: MaxRps = None,
     max_streams: MaxStreams = None,
     progress: Progress = True,
     plain: Plain = False,
     ndjson: Ndjson = False,
-    fresh: Annotated[bool, typer.Option("--fresh")] = False,
+    fresh: Fresh = False,
     live: Annotated[
-        bool, typer.Option("--live", help="keep applying changes after the backfill (Ctrl-C stops)")
+        bool,
+        typer.Option(
+            "--live", help="keep applying changes after the backfill until Ctrl-C (default: off)"
+        ),
     ] = False,
     poll_interval: PollInterval = None,
     engine_url: EngineUrlOption = None,

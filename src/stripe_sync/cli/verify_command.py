@@ -14,6 +14,7 @@ import typer
 from stripe_sync.cli import exit_codes
 from stripe_sync.cli.running import run_command
 from stripe_sync.cli.sync_command import (
+    Account,
     Accounts,
     ApiKey,
     BaseUrl,
@@ -35,9 +36,12 @@ def verify_command(
     schema: Schema = None,
     pipeline_name: PipelineName = "default",
     streams: Annotated[
-        str | None, typer.Option("--streams", help="a,b,c (default: the last run's)")
+        str | None,
+        typer.Option(
+            "--streams", metavar="A,B", help="streams to compare (default: the last run's)"
+        ),
     ] = None,
-    account: Annotated[str | None, typer.Option("--account", help="acct_…")] = None,
+    account: Account = None,
     accounts: Accounts = None,
 ) -> None:
     """Compare what the destination holds with what the API lists, per stream and month."""

@@ -22,7 +22,7 @@ import uvicorn
 from stripe_sync.cli import exit_codes
 from stripe_sync.cli.outcome import exit_code_for_end
 from stripe_sync.cli.output import OutputMode, render_sync
-from stripe_sync.cli.pipeline_commands import sync_messages
+from stripe_sync.cli.pipeline_commands import TimeLimitOption, sync_messages
 from stripe_sync.cli.running import run_command
 from stripe_sync.cli.sync_command import (
     Account,
@@ -35,7 +35,6 @@ from stripe_sync.cli.sync_command import (
     Progress,
     Schema,
     Streams,
-    TimeLimit,
     To,
     live_calls,
     stripe_pipeline,
@@ -70,14 +69,26 @@ class _Server(uvicorn.Server):
 
 @webhooks_app.command("serve")
 def serve_command(
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="0 picks a free port")],
-    host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port",
+            min=0,
+            max=65535,
+            metavar="PORT",
+            help="port to listen on (0: any free)",
+        ),
+    ],
+    host: Annotated[
+        str, typer.Option("--host", metavar="ADDRESS", help="address to listen on")
+    ] = "127.0.0.1",
     webhook_secret: Annotated[
         list[str] | None,
         typer.Option(
             "--webhook-secret",
             envvar="STRIPE_WEBHOOK_SECRET",
-            help="endpoint secret whsec_… (repeat it while rotating)",
+            metavar="SECRET",
+            help="endpoint secret whsec_…, repeat it while rotating; required",
             show_default=False,
         ),
     ] = None,
@@ -90,9 +101,12 @@ def serve_command(
     account: Account = None,
     max_rps: MaxRps = None,
     poll_interval: Annotated[
-        float, typer.Option("--poll-interval", min=0.1, help="seconds between event polls")
+        float,
+        typer.Option(
+            "--poll-interval", min=0.1, metavar="SECONDS", help="seconds between event polls"
+        ),
     ] = WEBHOOK_POLL_INTERVAL_S,
-    time_limit: TimeLimit = None,
+    time_limit: TimeLimitOption = None,
     progress: Progress = True,
     plain: Plain = False,
     ndjson: Ndjson = False,
