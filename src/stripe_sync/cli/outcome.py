@@ -1,14 +1,21 @@
-"""How a finished call maps to the CLI contract's exit codes."""
+"""How a finished call maps to the CLI contract: its exit code and the lines it leaves on stderr."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from stripe_sync.cli import exit_codes
+from stripe_sync.display.view import key_refused
+
+MAX_FAILED_STREAM_LINES = 20
+"""Failed streams named one per line; beyond this (many connected accounts) the rest are counted."""
 
 
 def exit_code_for_end(end: dict[str, Any]) -> int:
-    """0 done, 5 errors (global or a failed stream), 4 aborted, 3 stopped by a limit with more to do."""
+    """2 refused API key (a configuration error), 5 errors (global or a failed stream),
+    4 aborted, 3 stopped by a limit with more to do, 0 done."""
+    if key_refused(end):
+        return exit_codes.USAGE_ERROR
     if end["reason"] == "error":
         return exit_codes.FINISHED_WITH_ERRORS
     streams = (end.get("run_progress") or {}).get("streams") or {}
@@ -19,3 +26,40 @@ def exit_code_for_end(end: dict[str, Any]) -> int:
     if end["has_more"]:
         return exit_codes.LIMIT_REACHED
     return exit_codes.DONE
+
+
+def failure_lines(end: dict[str, Any], key_source: str | None = None) -> list[str]:
+    """``stripe-sync: …`` lines for stderr: the error that ended the call (with its hint) and one
+    line per failed stream (name, failure type, message, hint).
+
+    ``key_source`` says where the API key came from (``--api-key``, ``STRIPE_API_KEY``); a refused
+    key's hint names it.
+    """
+    progress = end.get("run_progress") or {}
+    lines = []
+    if end["reason"] == "error":
+        for error in (progress.get("errors") or [])[-1:]:
+            hint = error.get("hint")
+            if error.get("failure_type") == "auth_error" and key_source:
+                hint = f"Stripe refused the key given by {key_source}; check or replace it"
+            lines.append(f"stripe-sync: error: {error['message']}" + (f" ({hint})" if hint else ""))
+    failed = [
+        (name, entry)
+        for name, entry in (progress.get("streams") or {}).items()
+        if entry.get("status") == "failed"
+    ]
+    for name, entry in failed[:MAX_FAILED_STREAM_LINES]:
+        errors = entry.get("errors") or []
+        if errors:
+            error = errors[-1]
+            hint = f" (hint: {error['hint']})" if error.get("hint") else ""
+            cause = f"{error['failure_type']}: {error['message']}{hint}"
+        else:
+            cause = str(entry.get("reason") or "no error recorded")
+        lines.append(f"stripe-sync: stream {name} failed: {cause}")
+    if len(failed) > MAX_FAILED_STREAM_LINES:
+        lines.append(
+            f"stripe-sync: {len(failed) - MAX_FAILED_STREAM_LINES} more streams failed "
+            "(stripe-sync status lists them)"
+        )
+    return lines

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import ExitStack
 from typing import Any
 
+from stripe_sync.cli.outcome import failure_lines
 from stripe_sync.display.plain import PlainDisplay
 from stripe_sync.display.state import DisplayState, reduce
 from stripe_sync.protocol.ndjson import encode
@@ -28,9 +29,13 @@ class OutputMode:
 
 
 async def render_sync(
-    messages: AsyncIterator[dict[str, Any]], mode: OutputMode
+    messages: AsyncIterator[dict[str, Any]], mode: OutputMode, key_source: str | None = None
 ) -> dict[str, Any] | None:
-    """Send ``messages`` to stdout and the display; return the ``end`` payload."""
+    """Send ``messages`` to stdout and the display; return the ``end`` payload.
+
+    Whatever the mode, a call that ended with an error or failed streams leaves its
+    :func:`failure_lines` on stderr (``key_source``: where the API key came from).
+    """
     state = DisplayState()
     end: dict[str, Any] | None = None
     out = sys.stdout.buffer
@@ -55,8 +60,7 @@ async def render_sync(
             if message["type"] == "end":
                 end = message["end"]
         out.flush()
-    if end is not None and end["reason"] == "error":
-        for error in (end.get("run_progress") or {}).get("errors", [])[-1:]:
-            hint = f" ({error['hint']})" if error.get("hint") else ""
-            print(f"stripe-sync: error: {error['message']}{hint}", file=sys.stderr)
+    if end is not None:
+        for line in failure_lines(end, key_source):
+            print(line, file=sys.stderr)
     return end

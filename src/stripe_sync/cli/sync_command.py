@@ -178,6 +178,16 @@ def stripe_pipeline(
     return pipeline
 
 
+def api_key_source(ctx: typer.Context) -> str | None:
+    """Where ``--api-key`` came from, for a refused key's hint: the flag or the environment."""
+    source = ctx.get_parameter_source("api_key")
+    if source is None:
+        return None
+    return (
+        "the environment variable STRIPE_API_KEY" if source.name == "ENVIRONMENT" else "--api-key"
+    )
+
+
 def parse_accounts(text: str) -> str | list[str]:
     """``self``, ``all`` or ``acct_1,acct_2`` → the source's ``accounts``."""
     if text.strip() in ("self", "all"):
@@ -214,6 +224,7 @@ async def live_calls(
 
 
 def sync_command(
+    ctx: typer.Context,
     api_key: ApiKey = None,
     base_url: BaseUrl = None,
     to: To = "sqlite:///stripe.db",
@@ -282,7 +293,7 @@ def sync_command(
             messages = live_calls(call, time_limit=time_limit, abort=abort)
         else:
             messages = call(time_limit)
-        end = await render_sync(messages, mode)
+        end = await render_sync(messages, mode, api_key_source(ctx))
         return exit_code_for_end(end) if end else exit_codes.INTERNAL_ERROR
 
     raise typer.Exit(run_command(main))

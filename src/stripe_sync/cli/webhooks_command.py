@@ -36,6 +36,7 @@ from stripe_sync.cli.sync_command import (
     Schema,
     Streams,
     To,
+    api_key_source,
     live_calls,
     stripe_pipeline,
 )
@@ -69,6 +70,7 @@ class _Server(uvicorn.Server):
 
 @webhooks_app.command("serve")
 def serve_command(
+    ctx: typer.Context,
     port: Annotated[
         int,
         typer.Option(
@@ -157,7 +159,9 @@ def serve_command(
             )
 
         try:
-            end = await render_sync(live_calls(call, time_limit=time_limit, abort=abort), mode)
+            end = await render_sync(
+                live_calls(call, time_limit=time_limit, abort=abort), mode, api_key_source(ctx)
+            )
         finally:
             server.should_exit = True
             await serving

@@ -93,6 +93,7 @@ def build_view(state: DisplayState, max_rows: int | None = None) -> RunView:
     )
     end = state.end or {}
     lifetime = progress.get("lifetime") or {}
+    stream_counts = dict(Counter(state.stream_status(key) for key in keys))
     return RunView(
         pipeline=str(progress.get("pipeline") or ""),
         sync_run_id=str(progress.get("sync_run_id") or ""),
@@ -110,13 +111,30 @@ def build_view(state: DisplayState, max_rows: int | None = None) -> RunView:
         collapsed=dict(collapsed),
         accounts=tuple(accounts),
         collapsed_accounts=dict(collapsed_accounts),
-        stream_counts=dict(Counter(state.stream_status(key) for key in keys)),
+        stream_counts=stream_counts,
         account_counts=dict(Counter(row.status for row in every_account)),
         eta_seconds=progress.get("eta_seconds"),
-        outcome=end.get("reason"),
-        has_more=end.get("has_more"),
+        outcome=outcome_word(end, stream_counts),
+        has_more=end.get("has_more") and not key_refused(end),
         live=LiveLane.from_progress(progress.get("live")),
     )
+
+
+def key_refused(end: dict[str, Any]) -> bool:
+    """The call ended because Stripe refused the API key: running it again cannot help."""
+    errors = (end.get("run_progress") or {}).get("errors") or []
+    return end.get("reason") == "error" and any(
+        error.get("level") == "global" and error.get("failure_type") == "auth_error"
+        for error in errors
+    )
+
+
+def outcome_word(end: dict[str, Any], stream_counts: dict[str, int]) -> str | None:
+    """The end reason, or ``finished with errors`` for a call that ended with failed streams."""
+    reason = end.get("reason")
+    if reason in ("complete", "time_limit", "state_limit") and stream_counts.get("failed"):
+        return "finished with errors"
+    return reason
 
 
 def format_duration(seconds: float | None) -> str:

@@ -4,7 +4,9 @@ One pooled ``httpx.AsyncClient`` per source. Every request waits for the budget,
 the pinned ``Stripe-Version`` and (for a connected account) ``Stripe-Account``, and has a timeout.
 429s, 5xx, 409 with ``Stripe-Should-Retry``, timeouts, dropped connections and garbage answers are
 retried with capped, jittered exponential back-off (each retry goes through the budget again);
-everything else raises a typed :mod:`.errors` exception. Counters per stream feed ``source_stats``.
+everything else raises a typed :mod:`.errors` exception. A connection that cannot be opened
+(refused, unknown name) before the base URL has ever answered is :class:`.errors.Unreachable` at
+once: retries are for answers that may change, not for a wrong address. Counters per stream feed ``source_stats``.
 :meth:`StripeClient.for_account` gives a connected account its own client over the same
 connections and budget (the account is the budget's fairness group).
 """
@@ -35,6 +37,7 @@ from stripe_sync.sources.stripe.errors import (
     RetriesExhausted,
     StripeError,
     UnexpectedResponse,
+    Unreachable,
     is_not_available,
 )
 
@@ -97,6 +100,13 @@ def backoff(attempt: int) -> float:
     return ceiling * random.uniform(0.5, 1.0)
 
 
+@dataclass
+class _Answered:
+    """Whether the base URL has answered once; shared by a client and its account clients."""
+
+    ever: bool = False
+
+
 class StripeClient:
     """GET requests against Stripe's API (or a fake at ``base_url``)."""
 
@@ -133,6 +143,7 @@ class StripeClient:
         self.log_retry: Any = None
         self.account = account or ""
         self._headers: dict[str, str] | None = None
+        self._answered = _Answered()
 
     def for_account(self, account: str) -> StripeClient:
         """A client for connected ``account`` sharing this one's connections and budget.
@@ -180,8 +191,15 @@ class StripeClient:
             response = await self.http.get(path, params=params, headers=self._headers)
         except httpx.TimeoutException:
             raise _Retry("request timed out") from None
+        except httpx.ConnectError as exc:
+            if not self._answered.ever:
+                raise Unreachable(
+                    f"cannot connect to {self.http.base_url}: {exc or type(exc).__name__}"
+                ) from None
+            raise _Retry(f"connection failed: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
             raise _Retry(f"connection failed: {type(exc).__name__}") from None
+        self._answered.ever = True
         status = response.status_code
         request_id = response.headers.get("request-id")
         if status == 200:

@@ -75,6 +75,13 @@ class RetriesExhausted(StripeError):
     failure_type = "transient_error"
 
 
+class Unreachable(StripeError):
+    """Nothing answers at the base URL (connection refused, unknown name) and nothing ever has:
+    a wrong address or no network, not a fault a retry outlasts."""
+
+    failure_type = "transient_error"
+
+
 class UnexpectedResponse(StripeError):
     """A response that is neither a Stripe object nor a Stripe error (or a 4xx we cannot use)."""
 
@@ -118,6 +125,8 @@ def error_payload(
             if permission
             else "grant the restricted key read access to this resource"
         )
+    if isinstance(exc, Unreachable):
+        payload["hint"] = "check --base-url (STRIPE_API_BASE) and the network"
     if isinstance(exc, AuthenticationFailed):
         payload["hint"] = "check the API key (STRIPE_API_KEY or --api-key)"
     return payload
