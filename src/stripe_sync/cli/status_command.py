@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from stripe_sync.cli import exit_codes
 from stripe_sync.cli.running import run_command
@@ -18,6 +18,9 @@ from stripe_sync.destinations.config import destination_for_url
 from stripe_sync.engine.pipeline import ConnectorRef
 from stripe_sync.engine.registry import state_store_for
 from stripe_sync.protocol.state import coerce_sync_state
+
+PIPED_WIDTH = 100_000
+"""Console width when stdout is not a terminal: wide enough that no row is ever cut."""
 
 
 def status_rows(state: dict[str, Any]) -> list[dict[str, Any]]:
@@ -43,6 +46,13 @@ def status_rows(state: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def run_mode(engine: dict[str, Any]) -> str:
+    """``live``, ``incremental`` (a run after a completed one) or ``backfill``."""
+    if engine.get("mode") == "live":
+        return "live"
+    return "incremental" if engine.get("incremental") else "backfill"
+
+
 def status_command(
     to: To = "sqlite:///stripe.db",
     schema: Schema = None,
@@ -66,14 +76,20 @@ def status_command(
             return exit_codes.DONE
         engine = state["engine"]
         lifetime = engine.get("lifetime") or {}
-        console = Console()
+        rows = status_rows(state)
+        # piped output is never cut: no width limit; a terminal wraps the error, never a name
+        console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH, soft_wrap=True)
         console.print(
             f"pipeline {pipeline_name}: run {engine.get('sync_run_id')} started "
-            f"{engine.get('started_at')} ({engine.get('mode', 'backfill')}); lifetime "
+            f"{engine.get('started_at')} ({run_mode(engine)}); lifetime "
             f"{lifetime.get('record_count', 0):,} records, {lifetime.get('request_count', 0):,} requests"
         )
-        table = Table("stream", "status", "records", "coverage", "last completed run", "error")
-        for row in status_rows(state):
+        longest = max((len(row["stream"]) for row in rows), default=6)
+        table = Table(
+            Column("stream", no_wrap=True, min_width=longest),
+            *("status", "records", "coverage", "last completed run", "error"),
+        )
+        for row in rows:
             coverage = "" if row["coverage"] is None else f"{row['coverage'] * 100:.0f}%"
             table.add_row(
                 row["stream"],

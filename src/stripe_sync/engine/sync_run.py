@@ -74,6 +74,11 @@ class SyncRun:
     def _start(self, sync_run_id: str | None, now: str) -> None:
         self.engine["sync_run_id"] = sync_run_id or str(uuid.uuid4())
         self.engine["started_at"] = now
+        # a run after a completed one reads only what changed since (status names it incremental)
+        self.engine["incremental"] = any(
+            entry.get("last_completed_run_started_at")
+            for entry in (self.engine.get("streams") or {}).values()
+        )
         self.engine["terminal_streams"] = {}
         self.engine["run_progress"] = None
         if self.per_account:
