@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from tests.support.stripe import fake_stripe
 
+from stripe_sync.cli.outcome import exit_code_for_end, failure_lines
+
 CLI = [sys.executable, "-m", "stripe_sync.cli.main"]
 
 
@@ -117,3 +119,18 @@ def test_a_refused_key_is_a_configuration_error_naming_where_the_key_came_from(
     assert last.startswith("stripe-sync: error: Stripe refused the API key"), done.stderr
     assert last.endswith(f"(Stripe refused the key given by {named}; check or replace it)")
     assert "sk_test_wrong" not in done.stderr
+
+
+def test_refused_database_credentials_are_a_configuration_error_with_their_own_hint():
+    refused = {
+        "level": "global",
+        "failure_type": "auth_error",
+        "message": "the database refused the credentials",
+        "hint": "check the user and password in --to",
+    }
+    end = {"reason": "error", "has_more": True, "run_progress": {"errors": [refused]}}
+    assert exit_code_for_end(end) == 2
+    assert failure_lines(end, "--api-key") == [
+        "stripe-sync: error: the database refused the credentials "
+        "(check the user and password in --to)"
+    ]

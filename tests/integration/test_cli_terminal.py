@@ -132,7 +132,7 @@ def test_plain_and_redirected_stderr_carry_no_ansi_codes(slow_fake, tmp_path):
         assert "products: complete" in done.stderr
 
 
-def test_invalid_key_is_one_clear_line_and_exit_5(tmp_path):
+def test_invalid_key_is_one_clear_line_and_exit_2(tmp_path):
     with fake_stripe({"customers": 5}, api_keys=["sk_test_right"]) as fake:
         done = subprocess.run(
             [
@@ -151,7 +151,7 @@ def test_invalid_key_is_one_clear_line_and_exit_5(tmp_path):
             text=True,
             timeout=120,
         )
-    assert done.returncode == 5
+    assert done.returncode == 2  # a refused key is a configuration error
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("stripe-sync: error")]
     assert len(errors) == 1

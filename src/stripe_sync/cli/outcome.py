@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from stripe_sync.cli import exit_codes
-from stripe_sync.display.view import key_refused
+from stripe_sync.display.view import credentials_refused
 
 MAX_FAILED_STREAM_LINES = 20
 """Failed streams named one per line; beyond this (many connected accounts) the rest are counted."""
 
 
 def exit_code_for_end(end: dict[str, Any]) -> int:
-    """2 refused API key (a configuration error), 5 errors (global or a failed stream),
+    """2 refused credentials (a configuration error), 5 errors (global or a failed stream),
     4 aborted, 3 stopped by a limit with more to do, 0 done."""
-    if key_refused(end):
+    if credentials_refused(end):
         return exit_codes.USAGE_ERROR
     if end["reason"] == "error":
         return exit_codes.FINISHED_WITH_ERRORS
@@ -40,7 +40,7 @@ def failure_lines(end: dict[str, Any], key_source: str | None = None) -> list[st
     if end["reason"] == "error":
         for error in (progress.get("errors") or [])[-1:]:
             hint = error.get("hint")
-            if error.get("failure_type") == "auth_error" and key_source:
+            if error.get("http_status") == 401 and key_source:  # Stripe refused the key
                 hint = f"Stripe refused the key given by {key_source}; check or replace it"
             lines.append(f"stripe-sync: error: {error['message']}" + (f" ({hint})" if hint else ""))
     failed = [

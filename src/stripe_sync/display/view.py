@@ -115,13 +115,14 @@ def build_view(state: DisplayState, max_rows: int | None = None) -> RunView:
         account_counts=dict(Counter(row.status for row in every_account)),
         eta_seconds=progress.get("eta_seconds"),
         outcome=outcome_word(end, stream_counts),
-        has_more=end.get("has_more") and not key_refused(end),
+        has_more=end.get("has_more") and not credentials_refused(end),
         live=LiveLane.from_progress(progress.get("live")),
     )
 
 
-def key_refused(end: dict[str, Any]) -> bool:
-    """The call ended because Stripe refused the API key: running it again cannot help."""
+def credentials_refused(end: dict[str, Any]) -> bool:
+    """The call ended because credentials were refused (Stripe's key, the database's password):
+    running it again cannot help."""
     errors = (end.get("run_progress") or {}).get("errors") or []
     return end.get("reason") == "error" and any(
         error.get("level") == "global" and error.get("failure_type") == "auth_error"
