@@ -4,13 +4,13 @@ and an exit code that tells a configuration mistake from a run to continue."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from tests.support.postgres import free_port
 from tests.support.stripe import fake_stripe
 
 from stripe_sync.cli.outcome import exit_code_for_end, failure_lines
@@ -22,15 +22,8 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=180, env=env)
 
 
-def closed_port() -> int:
-    """A local port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.parametrize(
-    "base_url", [f"http://127.0.0.1:{closed_port()}", "http://stripe-api.invalid:8080"]
+    "base_url", [f"http://127.0.0.1:{free_port()}", "http://stripe-api.invalid:8080"]
 )
 def test_a_dead_base_url_fails_at_once_and_names_the_url(tmp_path: Path, base_url: str):
     started = time.monotonic()

@@ -3,6 +3,7 @@
 Starts the fake server in-process with a realistic live-mode data set (about 30 streams, 56,000
 objects, 250 ms latency, Stripe's live limits), syncs it with a budget of 100 requests/s and the
 live display, then prints a summary and answers two example queries from the new database.
+It writes only into a database it created or marked as a demo one (``demo_database.py``).
 
 With ``--connected-accounts N`` the fake is a platform with N connected accounts of skewed sizes
 (account i holds 1/(i+1) of a quarter of that data set) and the demo syncs them all
@@ -20,14 +21,15 @@ from typing import Annotated, Any
 import typer
 
 from stripe_sync.cli import exit_codes
+from stripe_sync.cli.demo_database import claim_demo_database
 from stripe_sync.cli.outcome import exit_code_for_end
 from stripe_sync.cli.output import OutputMode, render_sync
 from stripe_sync.cli.pipeline_commands import destination_state_store
 from stripe_sync.cli.running import run_command
 from stripe_sync.cli.sync_command import Ndjson, Plain, Progress, stripe_pipeline
-from stripe_sync.destinations.config import destination_type, sqlite_path
 from stripe_sync.engine.pipeline import parse_pipeline
 from stripe_sync.engine.sync import sync
+from stripe_sync.protocol.urls import redact_url
 
 DEMO_OBJECTS = {
     "customers": 12000,
@@ -127,10 +129,7 @@ def demo_command(
     from stripe_sync.fake_stripe.config import FakeStripeConfig
     from stripe_sync.fake_stripe.server import FakeStripe
 
-    fresh_file = Path(sqlite_path(to)) if destination_type(to) == "sqlite" else None
-    if fresh_file is not None:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{fresh_file}{suffix}").unlink(missing_ok=True)
+    fresh_file = claim_demo_database(to)
     platform = connected_accounts > 0
     objects = (
         {name: max(1, count // PLATFORM_SHARE) for name, count in DEMO_OBJECTS.items()}
@@ -156,7 +155,7 @@ def demo_command(
     )
     print(
         f"demo: {what} in {len(objects)} streams "
-        f"({LATENCY_MS} ms latency, {ACCOUNT_RPS} requests/s) → {to}",
+        f"({LATENCY_MS} ms latency, {ACCOUNT_RPS} requests/s) → {redact_url(to)}",
         file=sys.stderr,
     )
     with FakeStripe(**settings) as fake:

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import orjson
 
+from stripe_sync.protocol.urls import redact_url
 from stripe_sync.sources.stripe.budget import RequestBudget
 from stripe_sync.sources.stripe.catalog import StripeCatalog
 from stripe_sync.sources.stripe.config import StripeSourceConfig
@@ -194,7 +195,8 @@ class StripeClient:
         except httpx.ConnectError as exc:
             if not self._answered.ever:
                 raise Unreachable(
-                    f"cannot connect to {self.http.base_url}: {exc or type(exc).__name__}"
+                    f"cannot connect to {redact_url(str(self.http.base_url))}: "
+                    f"{exc or type(exc).__name__}"
                 ) from None
             raise _Retry(f"connection failed: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
