@@ -20,10 +20,12 @@ import orjson
 import psycopg
 import pytest
 from temporalio.client import Client, WorkflowHistory
+from tests.support.engine import HARNESS
 from tests.support.postgres import PostgresServer
 from tests.support.stripe import fake_stripe
 from tests.support.temporal import ServiceClient, ServiceProcess, service_processes
 
+from stripe_sync.connectors.testing.destination import load_rows
 from stripe_sync.fake_stripe.server import FakeStripe
 from stripe_sync.reconcile.verify import verify
 from stripe_sync.service.workflow_types import Carry, PipelineWorkflowInput, workflow_id
@@ -39,6 +41,7 @@ WEBHOOK_SECRET = "whsec_servicesecret31337"
 DB_PASSWORD = "dbpassword8675309"
 SECRETS = (KEY, BAD_KEY, RESTRICTED, WEBHOOK_SECRET, DB_PASSWORD)
 STREAMS = ["customers", "products", "prices"]
+EXEC_SOURCE = f"{HARNESS} source test"
 
 
 @dataclass
@@ -157,6 +160,7 @@ def service(
             store_url=store_url,
             temporal_address=temporal_address,
             task_queue="service-tests",
+            allow_connectors=(EXEC_SOURCE,),
         ) as (api, workers),
     ):
         client = ServiceClient(api.line_with("listening").split()[1])
@@ -426,6 +430,28 @@ def test_a_workflow_started_again_respects_a_pause(service: Service):
 async def terminate(address: str, pipeline_id: str) -> None:
     client = await Client.connect(address)
     await client.get_workflow_handle(workflow_id(pipeline_id)).terminate("test: lost workflow")
+
+
+def test_an_allowed_exec_source_is_validated_and_run_on_the_workers(service: Service, tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    source = {"type": "exec", "command": EXEC_SOURCE, "config": {"streams": {"items": {}}}}
+    spec = {"name": "exec", "source": source, "destination": {"type": "test"}}
+    spec["destination"]["config"] = {"path": str(rows)}
+    spec["source"]["config"]["streams"]["items"] = {"records": 12}
+    created = service.create(spec)
+    assert created["source"]["config"] == {"streams": "********"}  # its spec is not asked here
+    service.client.wait_status(created["id"], "live")
+    assert len(load_rows(rows)) == 12
+
+    # its config is checked where it runs: a bad one parks the pipeline
+    bad = {**spec, "source": {**source, "config": {"streams": {"items": {"records": -1}}}}}
+    parked = service.client.wait_status(service.create(bad)["id"], "error")
+    assert parked["reason"].startswith("config_error: invalid source config: streams.items")
+
+    other = {**spec, "source": {**source, "command": f"{EXEC_SOURCE} --other"}}
+    refused = service.client.post("/pipelines", json=other)
+    assert refused.status_code == 400
+    assert "exec command not allowed" in refused.json()["error"]["message"]
 
 
 def test_no_secret_in_answers_logs_or_workflow_histories(service: Service):

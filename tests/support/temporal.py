@@ -78,8 +78,10 @@ def service_processes(
     workers: int = 1,
     backfill_time_limit: float = 30,
     live_time_limit: float = 3,
+    allow_connectors: tuple[str, ...] = (),
 ) -> Iterator[tuple[ServiceProcess, list[ServiceProcess]]]:
-    """An API process and ``workers`` worker processes; stopped (SIGTERM) on exit."""
+    """An API process and ``workers`` worker processes (all given ``--allow-connector`` for each
+    of ``allow_connectors``); stopped (SIGTERM) on exit."""
     common = [
         "--store",
         store_url,
@@ -88,6 +90,8 @@ def service_processes(
         "--task-queue",
         task_queue,
     ]
+    for allowed in allow_connectors:
+        common += ["--allow-connector", allowed]
     limits = [
         "--backfill-time-limit",
         str(backfill_time_limit),

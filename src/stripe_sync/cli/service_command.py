@@ -27,6 +27,7 @@ from stripe_sync.protocol.errors import ConfigError
 
 if TYPE_CHECKING:
     from stripe_sync.service.activities import ActivitySettings
+    from stripe_sync.service.connector_policy import ConnectorPolicy
     from stripe_sync.service.store import PipelineStore
     from stripe_sync.service.temporal_connection import TemporalSettings
 
@@ -78,6 +79,15 @@ BackfillLimit = Annotated[
     float, typer.Option("--backfill-time-limit", min=1, help="seconds per backfill call")
 ]
 LiveLimit = Annotated[float, typer.Option("--live-time-limit", min=1, help="seconds per live call")]
+AllowConnector = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-connector",
+        help="an exec command line or module:Class type pipelines may use (repeatable; give the "
+        "same list to the API and the workers; installed connector types are always allowed)",
+        show_default=False,
+    ),
+]
 
 
 Main = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
@@ -132,11 +142,21 @@ def _postgres_store(url: str | None) -> PipelineStore:
     return open_store(url, allow_sqlite=False)
 
 
-def _activity_settings(backfill_time_limit: float, live_time_limit: float) -> ActivitySettings:
+def _connectors(allowed: list[str] | None) -> ConnectorPolicy:
+    from stripe_sync.service.connector_policy import ConnectorPolicy
+
+    return ConnectorPolicy.allowing(allowed or [])
+
+
+def _activity_settings(
+    backfill_time_limit: float, live_time_limit: float, connectors: ConnectorPolicy
+) -> ActivitySettings:
     from stripe_sync.service.activities import ActivitySettings
 
     return ActivitySettings(
-        backfill_time_limit=backfill_time_limit, live_time_limit=live_time_limit
+        backfill_time_limit=backfill_time_limit,
+        live_time_limit=live_time_limit,
+        connectors=connectors,
     )
 
 
@@ -153,6 +173,7 @@ def dev_command(
     ] = None,
     backfill_time_limit: BackfillLimit = 300.0,
     live_time_limit: LiveLimit = 60.0,
+    allow_connector: AllowConnector = None,
 ) -> None:
     """Start a Temporal dev server, the pipeline store, the API and one worker, in one process."""
 
@@ -166,8 +187,9 @@ def dev_command(
         if token is None:
             token = secrets.token_urlsafe(24)
             print(f"api token: {token}", flush=True)
-        options = ApiOptions("127.0.0.1", port, token, log_config())
-        settings = _activity_settings(backfill_time_limit, live_time_limit)
+        connectors = _connectors(allow_connector)
+        options = ApiOptions("127.0.0.1", port, token, log_config(), connectors)
+        settings = _activity_settings(backfill_time_limit, live_time_limit, connectors)
 
         async def main(stop: asyncio.Event) -> None:
             await dev_process(pipeline_store, data_dir, temporal_port, options, settings, stop)
@@ -191,6 +213,7 @@ def api_command(
     tls_key: TlsKey = None,
     temporal_api_key: TemporalApiKey = None,
     task_queue: TaskQueue = "stripe-sync",
+    allow_connector: AllowConnector = None,
 ) -> None:
     """Serve the service API against a Temporal cluster and a Postgres pipeline store."""
 
@@ -203,7 +226,7 @@ def api_command(
         temporal = _temporal(
             temporal_address, namespace, tls, tls_ca, tls_cert, tls_key, temporal_api_key
         )
-        options = ApiOptions(host, port, api_token, log_config())
+        options = ApiOptions(host, port, api_token, log_config(), _connectors(allow_connector))
 
         async def main(stop: asyncio.Event) -> None:
             await api_process(pipeline_store, temporal, options, stop, task_queue)
@@ -226,6 +249,7 @@ def worker_command(
     task_queue: TaskQueue = "stripe-sync",
     backfill_time_limit: BackfillLimit = 300.0,
     live_time_limit: LiveLimit = 60.0,
+    allow_connector: AllowConnector = None,
 ) -> None:
     """Run pipeline workflows and their activities (any number of workers may share a queue)."""
 
@@ -236,7 +260,9 @@ def worker_command(
         temporal = _temporal(
             temporal_address, namespace, tls, tls_ca, tls_cert, tls_key, temporal_api_key
         )
-        settings = _activity_settings(backfill_time_limit, live_time_limit)
+        settings = _activity_settings(
+            backfill_time_limit, live_time_limit, _connectors(allow_connector)
+        )
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is noise
 

@@ -25,7 +25,7 @@ import socket
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import activity
@@ -37,6 +37,7 @@ from stripe_sync.engine.registry import destination_state_store
 from stripe_sync.engine.state_store import StateStore
 from stripe_sync.engine.sync import sync
 from stripe_sync.protocol.errors import SyncError
+from stripe_sync.service.connector_policy import ConnectorPolicy
 from stripe_sync.service.platform import max_parallel_accounts, state_name
 from stripe_sync.service.store import (
     PipelineNotFound,
@@ -67,12 +68,14 @@ PROGRESS_SAVE_EVERY_S = 1.0
 
 @dataclass(frozen=True)
 class ActivitySettings:
-    """How long each call may run; ``worker`` names this process in run summaries."""
+    """How long each call may run; ``worker`` names this process in run summaries;
+    ``connectors``: the exec commands and dotted types this worker may run."""
 
     backfill_time_limit: float = 300.0
     live_time_limit: float = 60.0
     progress_interval: float = 1.0
     worker: str = f"{socket.gethostname()}:{os.getpid()}"
+    connectors: ConnectorPolicy = field(default_factory=ConnectorPolicy)
 
 
 class RunRecorder:
@@ -192,6 +195,7 @@ class PipelineActivities:
         """Validate the configs and set up both connectors (tables, schema)."""
         pipeline = await self._pipeline(request)
         try:
+            await self.settings.connectors.prepare(pipeline)
             await connector_calls.setup(pipeline, "source")
             await connector_calls.setup(pipeline, "destination")
         except SyncError as exc:
@@ -232,6 +236,7 @@ class PipelineActivities:
         except ApplicationError:
             return SyncOutcome("complete", has_more=False)
         try:
+            await self.settings.connectors.prepare(pipeline)
             await connector_calls.teardown(pipeline, "destination")
         except SyncError as exc:
             if exc.failure_type not in PERMANENT_FAILURES:
@@ -248,6 +253,7 @@ class PipelineActivities:
         await recorder.begin()
         started = time.monotonic()
         try:
+            await self.settings.connectors.prepare(pipeline)
             state_store = destination_state_store(pipeline) or StoredStateStore(self.store)
         except SyncError as exc:
             return await _finish(recorder, _failed(exc.failure_type, str(exc)))

@@ -31,6 +31,7 @@ from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRej
 from temporalio.service import RPCError
 
 from stripe_sync.protocol.errors import ConfigError
+from stripe_sync.service.connector_policy import ConnectorPolicy
 from stripe_sync.service.connectors_api import connectors_router
 from stripe_sync.service.dashboard import mount_dashboard
 from stripe_sync.service.engine_api import ErrorResponse, error_response
@@ -288,9 +289,12 @@ def create_service_app(
     *,
     api_token: str,
     task_queue: str = TASK_QUEUE,
+    connectors: ConnectorPolicy | None = None,
 ) -> FastAPI:
-    """The service API; ``connect`` gives the Temporal client once the server's loop runs."""
+    """The service API; ``connect`` gives the Temporal client once the server's loop runs;
+    ``connectors`` names the external connectors pipelines may use (default: installed only)."""
     service = Service(store, task_queue)
+    policy = connectors or ConnectorPolicy()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -321,7 +325,7 @@ def create_service_app(
 
     @api.post("/pipelines", status_code=201)
     async def create_pipeline(body: ServicePipeline, response: Response) -> PipelineView:
-        spec = await validate_spec(body.model_dump(exclude_none=True))
+        spec = await validate_spec(body.model_dump(exclude_none=True), policy)
         stored = await store.create(spec)
         await service.start(stored)
         response.headers["ETag"] = etag(stored)
@@ -348,7 +352,7 @@ def create_service_app(
         if version is not None and version != stored.version:
             raise VersionConflict(stored.version)
         patch = body.model_dump(include=body.model_fields_set)
-        spec = await validate_spec(apply_patch(stored.spec, patch))
+        spec = await validate_spec(apply_patch(stored.spec, patch), policy)
         stored = await store.update(pipeline_id, expected_version=stored.version, spec=spec)
         response.headers["ETag"] = etag(stored)
         return await service.view(stored)
@@ -415,7 +419,9 @@ def create_service_app(
         return JSONResponse({"received": True})
 
     app.include_router(api)
-    app.include_router(connectors_router(), dependencies=[Depends(authorized)], responses=ERRORS)
+    app.include_router(
+        connectors_router(policy), dependencies=[Depends(authorized)], responses=ERRORS
+    )
     mount_dashboard(app)
     return app
 
