@@ -9,7 +9,9 @@ for the secrets the pipelines were given.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -452,6 +454,43 @@ def test_an_allowed_exec_source_is_validated_and_run_on_the_workers(service: Ser
     refused = service.client.post("/pipelines", json=other)
     assert refused.status_code == 400
     assert "exec command not allowed" in refused.json()["error"]["message"]
+
+
+def test_the_api_answers_while_a_slow_connector_call_runs(service: Service, tmp_path):
+    # the Stripe source reads its OpenAPI spec from a FIFO: the call waits until we write to it
+    fifo = tmp_path / "spec.json"
+    os.mkfifo(fifo)
+    spec = service.spec("slowspec")
+    spec["source"]["config"]["spec_path"] = str(fifo)
+    answers: list[httpx.Response] = []
+    url = str(service.client.http.base_url)
+    headers = service.client.http.headers
+    creating = threading.Thread(
+        target=lambda: answers.append(httpx.post(f"{url}/pipelines", json=spec, headers=headers))
+    )
+    creating.start()
+    deadline = time.monotonic() + 10
+    while True:  # a writer can open the FIFO once the API's call opened it for reading
+        try:
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the API never read the spec"
+            time.sleep(0.01)
+    with httpx.Client(base_url=url) as health:
+        health.get("/health")  # connected: what follows times the answer alone
+        for _ in range(10):
+            asked = time.monotonic()
+            assert health.get("/health").status_code == 200
+            assert time.monotonic() - asked < 0.1
+            time.sleep(0.05)
+    assert creating.is_alive()  # the call was in progress all along
+    os.write(writer, b"not json")
+    os.close(writer)
+    creating.join(timeout=30)
+    assert answers[0].status_code == 400
+    message = answers[0].json()["error"]["message"]
+    assert "is not JSON" in message and "\n" not in message
 
 
 def test_no_secret_in_answers_logs_or_workflow_histories(service: Service):

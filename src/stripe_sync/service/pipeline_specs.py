@@ -18,6 +18,7 @@ A spec is the engine's ``Pipeline`` plus the service's own fields (:class:`Servi
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 from typing import Any
@@ -70,7 +71,14 @@ def _secrets(role: Role, connector_type: str) -> frozenset[str] | None:
 
 async def validate_spec(spec: dict[str, Any], connectors: ConnectorPolicy) -> dict[str, Any]:
     """The normalised spec; ConfigError naming the field when it could not run, or when a
-    connector is neither installed nor allowed by ``connectors``."""
+    connector is neither installed nor allowed by ``connectors``.
+
+    The checks run in a thread with an event loop of its own: a connector that reads a file or
+    works hard in ``spec`` or ``discover`` never holds the caller's loop (the API's)."""
+    return await asyncio.to_thread(asyncio.run, _validated(spec, connectors))
+
+
+async def _validated(spec: dict[str, Any], connectors: ConnectorPolicy) -> dict[str, Any]:
     try:
         service = ServiceFields.model_validate({k: spec[k] for k in SERVICE_FIELDS if k in spec})
     except ValidationError as exc:

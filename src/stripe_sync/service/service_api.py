@@ -31,6 +31,7 @@ from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRej
 from temporalio.service import RPCError
 
 from stripe_sync.protocol.errors import ConfigError
+from stripe_sync.service.api_errors import install_error_answers
 from stripe_sync.service.connector_policy import ConnectorPolicy
 from stripe_sync.service.connectors_api import connectors_router
 from stripe_sync.service.dashboard import mount_dashboard
@@ -310,6 +311,7 @@ def create_service_app(
         lifespan=lifespan,
     )
     _install_handlers(app)
+    install_error_answers(app)
     expected = api_token.encode()
 
     async def authorized(credentials: BearerCredentials) -> None:
