@@ -21,6 +21,7 @@ import pytest
 from tests.support.engine_api import engine_in_thread
 
 from stripe_sync.service.connector_policy import ConnectorPolicy
+from stripe_sync.service.sealing import Sealer, new_key
 from stripe_sync.service.service_api import create_service_app
 from stripe_sync.service.store import open_store
 
@@ -121,7 +122,7 @@ def service_api(tmp_path):
         async def no_temporal() -> Any:
             raise AssertionError("no request of these tests reaches Temporal")
 
-        store = open_store(f"sqlite:///{tmp_path / 'pipelines.db'}")
+        store = open_store(f"sqlite:///{tmp_path / 'pipelines.db'}", Sealer([new_key()]))
         created = create_service_app(store, no_temporal, api_token=TOKEN, connectors=connectors)
         return httpx.AsyncClient(
             transport=httpx.ASGITransport(app=created),

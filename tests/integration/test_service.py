@@ -55,6 +55,7 @@ class Service:
     destination_url: str
     temporal_address: str
     pipeline_ids: list[str]
+    store_url: str
 
     def spec(self, schema: str, *, key: str = KEY, streams: list[str] = STREAMS) -> dict[str, Any]:
         return {
@@ -133,6 +134,15 @@ class Service:
         return sum(counts.get("401", 0) for counts in requests.values())
 
 
+def store_rows(store_url: str) -> str:
+    """Every row of every table of the pipeline store, as the database holds it."""
+    with psycopg.connect(store_url) as conn:
+        query = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        tables = [row[0] for row in conn.execute(query).fetchall()]
+        assert "pipelines" in tables
+        return repr([conn.execute(f"SELECT * FROM {table}").fetchall() for table in tables])
+
+
 async def histories(address: str, pipeline_ids: list[str]) -> list[WorkflowHistory]:
     """Every run's history of the pipelines' workflows (continued-as-new runs included)."""
     client = await Client.connect(address)
@@ -166,7 +176,7 @@ def service(
         ) as (api, workers),
     ):
         client = ServiceClient(api.line_with("listening").split()[1])
-        yield Service(client, api, workers, fake, destination_url, temporal_address, [])
+        yield Service(client, api, workers, fake, destination_url, temporal_address, [], store_url)
         client.close()
 
 
@@ -502,6 +512,7 @@ def test_no_secret_in_answers_logs_or_workflow_histories(service: Service):
         history.to_json()
         for history in asyncio.run(histories(service.temporal_address, service.pipeline_ids))
     ]
+    texts += [store_rows(service.store_url)]
     assert len(texts) > 2 * len(service.pipeline_ids)
     for text in texts:
         for secret in SECRETS:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from stripe_sync.service.sealing import Sealer, new_key
 from stripe_sync.service.service_api import create_service_app
 from stripe_sync.service.store import open_store
 
@@ -22,7 +23,9 @@ def client_for(store_url: str) -> httpx.AsyncClient:
     async def no_temporal() -> Any:
         raise AssertionError("no request of these tests reaches Temporal")
 
-    app = create_service_app(open_store(store_url), no_temporal, api_token=TOKEN)
+    app = create_service_app(
+        open_store(store_url, Sealer([new_key()])), no_temporal, api_token=TOKEN
+    )
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
         base_url="http://service",

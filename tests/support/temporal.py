@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 
+from stripe_sync.service.sealing import new_key
+
 TOKEN = "test-service-token-0123456789"
 START_TIMEOUT_S = 60.0
 
@@ -92,6 +94,10 @@ def service_processes(
     ]
     for allowed in allow_connectors:
         common += ["--allow-connector", allowed]
+    key_file = tmp_path / "store.key"
+    if not key_file.exists():
+        key_file.write_text(new_key() + "\n")
+    common += ["--store-key-file", str(key_file)]
     limits = [
         "--backfill-time-limit",
         str(backfill_time_limit),

@@ -6,9 +6,18 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from stripe_sync.protocol.errors import ConfigError
+from stripe_sync.service.sealing import (
+    KEY_ENV,
+    Sealer,
+    StoreKeyError,
+    dev_sealer,
+    load_sealer,
+    new_key,
+)
 from stripe_sync.service.store import (
     PipelineNotFound,
     PipelineStore,
@@ -30,7 +39,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> PipelineStore
         url = f"sqlite:///{tmp_path / 'store' / 'pipelines.db'}"
     else:
         url = request.getfixturevalue("postgres_db_url")
-    store = open_store(url)
+    store = open_store(url, Sealer([new_key()]))
     await store.migrate()
     return store
 
@@ -116,11 +125,81 @@ async def test_progress_and_runs(store: PipelineStore):
 
 
 def test_store_urls():
+    sealer = Sealer([new_key()])
     with pytest.raises(ConfigError, match="unsupported store URL scheme 'mysql'"):
-        open_store("mysql://x")
+        open_store("mysql://x", sealer)
     with pytest.raises(ConfigError, match="service dev"):
-        open_store("sqlite:///x.db", allow_sqlite=False)
-    assert open_store("postgres://u@h/db").dialect == "postgres"
+        open_store("sqlite:///x.db", sealer, allow_sqlite=False)
+    assert open_store("postgres://u@h/db", sealer).dialect == "postgres"
+
+
+SECRET_SPEC = {
+    **SPEC,
+    "source": {"type": "stripe", "config": {"api_key": "sk_test_sealed4242"}},
+    "destination": {"type": "postgres", "config": {"url": "postgresql://u:dbpass9876@h/db"}},
+}
+
+
+def raw_text(store: PipelineStore) -> str:
+    """Every row of every table of the store, as its database holds it."""
+    with store._connection() as conn:
+        if store.dialect == "sqlite":
+            query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        else:
+            query = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        tables = [row[0] for row in conn.execute(query).fetchall()]
+        return repr([conn.execute(f"SELECT * FROM {table}").fetchall() for table in tables])
+
+
+async def test_secrets_are_sealed_at_rest(store: PipelineStore):
+    created = await store.create(SECRET_SPEC)
+    await store.update(created.id, expected_version=1, spec={**SECRET_SPEC, "name": "renamed"})
+    assert (await store.get(created.id)).spec["source"]["config"]["api_key"] == "sk_test_sealed4242"
+    text = raw_text(store)
+    assert "renamed" not in text  # the whole spec is sealed
+    for secret in ("sk_test_sealed4242", "dbpass9876"):
+        assert secret not in text
+
+
+async def test_keys_rotate_and_a_missing_key_is_named(store: PipelineStore):
+    old, new = new_key(), new_key()
+    created = await open_store(store.url, Sealer([old])).create(SECRET_SPEC)
+    with pytest.raises(StoreKeyError):
+        await open_store(store.url, Sealer([new])).get(created.id)
+    rotating = open_store(store.url, Sealer.from_text(f"# new first\n{new}\n{old}\n", "f"))
+    assert await rotating.reseal() == 1
+    assert (await open_store(store.url, Sealer([new])).get(created.id)).spec == SECRET_SPEC
+    with pytest.raises(StoreKeyError, match="none of this process's store keys"):
+        await open_store(store.url, Sealer([old])).get(created.id)
+
+
+async def test_clear_specs_of_an_older_store_are_sealed_at_migrate(store: PipelineStore):
+    with store._connection() as conn:
+        conn.execute(
+            store._sql("INSERT INTO pipelines VALUES (%s, %s, %s, %s, %s, %s)"),
+            ("pl_old", orjson.dumps(SECRET_SPEC).decode(), "active", 1, "t", "t"),
+        )
+    await store.migrate()
+    assert "sk_test_sealed4242" not in raw_text(store)
+    assert (await store.get("pl_old")).spec == SECRET_SPEC
+
+
+def test_key_files_and_variables(tmp_path, monkeypatch):
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    with pytest.raises(ConfigError, match="STRIPE_SYNC_STORE_KEY or --store-key-file"):
+        load_sealer(None)
+    monkeypatch.setenv(KEY_ENV, "not-a-key")
+    with pytest.raises(ConfigError, match="key 1 is not a Fernet key"):
+        load_sealer(None)
+    key_file = tmp_path / "keys"
+    key_file.write_text(f"{new_key()}\n\n{new_key()}\n")
+    assert load_sealer(key_file).unseal(load_sealer(key_file).seal("x")) == "x"
+    monkeypatch.delenv(KEY_ENV)
+    data_dir = tmp_path / "dev"
+    data_dir.mkdir()
+    first = dev_sealer(None, data_dir)
+    assert (data_dir / "store.key").stat().st_mode & 0o777 == 0o600
+    assert dev_sealer(None, data_dir).unseal(first.seal("kept")) == "kept"
 
 
 async def test_states_for_destinations_without_a_store(store: PipelineStore):

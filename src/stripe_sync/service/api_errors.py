@@ -4,6 +4,7 @@ one-line message, never a bare 500 with a traceback.
 - a connector that failed while the API asked it (``SyncError``): 422 with its failure type;
 - the pipeline store or Temporal unreachable: 503 (``transient_error``), the request may be
   sent again;
+- a pipeline sealed with a key this process lacks: 500 saying so;
 - anything else: 500 ``system_error`` naming the exception's type; the log gets one line too.
 """
 
@@ -20,6 +21,7 @@ from temporalio.service import RPCError
 
 from stripe_sync.protocol.errors import SyncError
 from stripe_sync.service.engine_api import error_response
+from stripe_sync.service.sealing import StoreKeyError
 
 logger = logging.getLogger(__name__)
 
@@ -78,5 +80,10 @@ def install_error_answers(app: FastAPI) -> None:
         return error_response(
             503, "transient_error", f"Temporal did not answer: {first_line(exc.message)}"
         )
+
+    @app.exception_handler(StoreKeyError)
+    async def cannot_unseal(request: Request, exc: StoreKeyError) -> JSONResponse:
+        logger.error("pipeline store: %s", exc)
+        return error_response(500, "system_error", str(exc))
 
     app.add_middleware(OneLineErrors)

@@ -4,7 +4,8 @@ for ``stripe-sync service dev``).
 Every API process and worker shares one store. Pipelines carry a ``version`` that each change
 increments (the API's ETag / ``If-Match``): an update names the version it read and fails with
 :class:`VersionConflict` when someone changed the pipeline in between. Configs are kept whole,
-secrets included, because workers need them; redacting them is the API's job.
+secrets included, because workers need them, but sealed (``sealing``): the ``spec`` column holds
+a Fernet token, never clear text; redacting them in answers is the API's job.
 
 Progress, runs and states are keyed by the pipeline id, or ``<pipeline id>/<account>`` for the
 children of a platform pipeline (``platform.state_name``); deleting a pipeline removes its
@@ -34,6 +35,7 @@ import psycopg
 from stripe_sync.engine.pipeline import Pipeline
 from stripe_sync.protocol.errors import ConfigError
 from stripe_sync.service.platform import account_pipeline, engine_spec, state_name
+from stripe_sync.service.sealing import Sealer
 
 DesiredStatus = Literal["active", "paused", "deleting"]
 T = TypeVar("T")
@@ -112,20 +114,11 @@ class StoredPipeline:
 class PipelineStore:
     """See the module docstring. Build one with :func:`open_store`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, sealer: Sealer) -> None:
         self.url = url
-        self.dialect: Literal["postgres", "sqlite"]
-        if url.startswith(("postgresql://", "postgres://")):
-            self.dialect = "postgres"
-            self._path: Path | None = None
-        elif url.startswith("sqlite:///"):
-            self.dialect = "sqlite"
-            self._path = Path(url.removeprefix("sqlite:///"))
-        else:
-            scheme = url.partition("://")[0] if "://" in url else url[:20]
-            raise ConfigError(
-                f"unsupported store URL scheme '{scheme}' (postgresql:// or sqlite:///)"
-            )
+        self.sealer = sealer
+        self.dialect = store_dialect(url)
+        self._path = Path(url.removeprefix("sqlite:///")) if self.dialect == "sqlite" else None
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -164,6 +157,20 @@ class PipelineStore:
         cursor = conn.execute(self._sql(statement), params)
         return list(cursor.fetchall()) if cursor.description is not None else []
 
+    def _seal(self, spec: dict[str, Any]) -> str:
+        return self.sealer.seal(_dumps(spec))
+
+    def _pipeline(self, row: tuple[Any, ...]) -> StoredPipeline:
+        pipeline_id, spec, desired_status, version, created_at, updated_at = row
+        return StoredPipeline(
+            pipeline_id,
+            _loads(self.sealer.unseal(spec)),
+            desired_status,
+            int(version),
+            created_at,
+            updated_at,
+        )
+
     # -- schema ----------------------------------------------------------------------------
 
     async def migrate(self) -> int:
@@ -185,7 +192,32 @@ class PipelineStore:
                     self._sql("INSERT INTO pipeline_store_migrations VALUES (%s, %s)"),
                     (number, utc_now()),
                 )
+            self._seal_clear_specs(conn)
             return len(MIGRATIONS)
+
+        return await self._run(work)
+
+    def _seal_clear_specs(self, conn: Any) -> None:
+        """Seal the specs a store from before sealing kept in clear (JSON objects)."""
+        rows = self._rows(conn, "SELECT id, spec FROM pipelines WHERE substr(spec, 1, 1) = '{'")
+        for pipeline_id, spec in rows:
+            conn.execute(
+                self._sql("UPDATE pipelines SET spec = %s WHERE id = %s"),
+                (self.sealer.seal(spec), pipeline_id),
+            )
+
+    async def reseal(self) -> int:
+        """Seal every pipeline again with the first key (key rotation); returns how many."""
+
+        def work(conn: Any) -> int:
+            lock = " FOR UPDATE" if self.dialect == "postgres" else ""
+            rows = self._rows(conn, f"SELECT id, spec FROM pipelines{lock}")
+            for pipeline_id, spec in rows:
+                conn.execute(
+                    self._sql("UPDATE pipelines SET spec = %s WHERE id = %s"),
+                    (self.sealer.reseal(spec), pipeline_id),
+                )
+            return len(rows)
 
         return await self._run(work)
 
@@ -198,7 +230,7 @@ class PipelineStore:
         def work(conn: Any) -> None:
             conn.execute(
                 self._sql("INSERT INTO pipelines VALUES (%s, %s, %s, %s, %s, %s)"),
-                (pipeline.id, _dumps(spec), "active", 1, now, now),
+                (pipeline.id, self._seal(spec), "active", 1, now, now),
             )
 
         await self._run(work)
@@ -216,12 +248,12 @@ class PipelineStore:
         rows = self._rows(conn, "SELECT * FROM pipelines WHERE id = %s", pipeline_id)
         if not rows:
             raise PipelineNotFound(pipeline_id)
-        return _pipeline(rows[0])
+        return self._pipeline(rows[0])
 
     async def all(self) -> list[StoredPipeline]:
         def work(conn: Any) -> list[StoredPipeline]:
             rows = self._rows(conn, "SELECT * FROM pipelines ORDER BY created_at, id")
-            return [_pipeline(row) for row in rows]
+            return [self._pipeline(row) for row in rows]
 
         return await self._run(work)
 
@@ -253,7 +285,7 @@ class PipelineStore:
                     "updated_at = %s WHERE id = %s AND version = %s"
                 ),
                 (
-                    _dumps(changed.spec),
+                    self._seal(changed.spec),
                     changed.desired_status,
                     changed.version,
                     changed.updated_at,
@@ -406,15 +438,26 @@ class StoredStateStore:
         await self.store.save_state(pipeline, state)
 
 
-def open_store(url: str, *, allow_sqlite: bool = True) -> PipelineStore:
-    """A store for ``url``; ``allow_sqlite=False`` (api, worker) refuses SQLite with a ConfigError."""
-    store = PipelineStore(url)
-    if store.dialect == "sqlite" and not allow_sqlite:
-        raise ConfigError(
-            "a SQLite pipeline store is for `stripe-sync service dev` only; "
-            "give a postgresql:// store URL"
-        )
-    return store
+def store_dialect(url: str, *, allow_sqlite: bool = True) -> Literal["postgres", "sqlite"]:
+    """The database a store URL names; a ConfigError for any other, or for SQLite when
+    ``allow_sqlite=False`` (api, worker)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgres"
+    if url.startswith("sqlite:///"):
+        if not allow_sqlite:
+            raise ConfigError(
+                "a SQLite pipeline store is for `stripe-sync service dev` only; "
+                "give a postgresql:// store URL"
+            )
+        return "sqlite"
+    scheme = url.partition("://")[0] if "://" in url else url[:20]
+    raise ConfigError(f"unsupported store URL scheme '{scheme}' (postgresql:// or sqlite:///)")
+
+
+def open_store(url: str, sealer: Sealer, *, allow_sqlite: bool = True) -> PipelineStore:
+    """A store for ``url`` sealing its secrets with ``sealer`` (see :func:`store_dialect`)."""
+    store_dialect(url, allow_sqlite=allow_sqlite)
+    return PipelineStore(url, sealer)
 
 
 def _dumps(value: Any) -> str:
@@ -423,10 +466,3 @@ def _dumps(value: Any) -> str:
 
 def _loads(text: str) -> Any:
     return orjson.loads(text)
-
-
-def _pipeline(row: tuple[Any, ...]) -> StoredPipeline:
-    pipeline_id, spec, desired_status, version, created_at, updated_at = row
-    return StoredPipeline(
-        pipeline_id, _loads(spec), desired_status, int(version), created_at, updated_at
-    )
