@@ -9,7 +9,9 @@ for the secrets the pipelines were given.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
+import re
 import socket
 import threading
 import time
@@ -141,6 +143,13 @@ def store_rows(store_url: str) -> str:
         tables = [row[0] for row in conn.execute(query).fetchall()]
         assert "pipelines" in tables
         return repr([conn.execute(f"SELECT * FROM {table}").fetchall() for table in tables])
+
+
+def history_text(history: WorkflowHistory) -> str:
+    """A history as JSON, followed by its payloads decoded (JSON shows them in base64)."""
+    text = history.to_json()
+    payloads = re.findall(r'"data": "([A-Za-z0-9+/=]+)"', text)
+    return "\n".join([text, *(base64.b64decode(p).decode("utf-8", "replace") for p in payloads)])
 
 
 async def histories(address: str, pipeline_ids: list[str]) -> list[WorkflowHistory]:
@@ -341,6 +350,12 @@ def test_webhooks_are_signed_and_applied_once(service: Service):
     wrong = sign(payload, "whsec_other")
     assert plain.post(url, content=payload, headers={"Stripe-Signature": wrong}).status_code == 400
     assert plain.post("/webhooks/pl_unknown", content=payload).status_code == 400
+    huge = orjson.dumps({**event, "data": {"object": {**product, "name": "x" * 600_000}}})
+    too_big = plain.post(
+        url, content=huge, headers={"Stripe-Signature": sign(huge, WEBHOOK_SECRET)}
+    )
+    assert too_big.status_code == 413
+    assert too_big.json()["error"]["message"] == "webhook refused: the body exceeds 524288 bytes"
 
     good = sign(payload, WEBHOOK_SECRET)
     for _ in range(2):  # Stripe may deliver an event twice
@@ -359,12 +374,17 @@ def test_webhooks_are_signed_and_applied_once(service: Service):
     assert delivered() == 1
     service.wait_for_name("webhooks", "products", product["id"], "Renamed By Webhook")
 
+    history = asyncio.run(histories(service.temporal_address, [pipeline_id]))[0]
     signals = [
         e.workflow_execution_signaled_event_attributes.signal_name
-        for e in asyncio.run(histories(service.temporal_address, [pipeline_id]))[0].events
+        for e in history.events
         if e.HasField("workflow_execution_signaled_event_attributes")
     ]
     assert signals.count("webhook_event") == 2  # both good deliveries; the bad ones never
+    assert "evt_service_1" in history_text(history)  # the history holds the event's id only
+    assert "Renamed By Webhook" not in history_text(history)
+    with psycopg.connect(service.store_url) as conn:  # delivered: no longer kept
+        assert conn.execute("SELECT count(*) FROM webhook_events").fetchone() == (0,)
     plain.close()
 
 
@@ -509,7 +529,7 @@ def test_no_secret_in_answers_logs_or_workflow_histories(service: Service):
     texts = list(service.client.bodies)
     texts += [process.logs() for process in (service.api, *service.workers)]
     texts += [
-        history.to_json()
+        history_text(history)
         for history in asyncio.run(histories(service.temporal_address, service.pipeline_ids))
     ]
     texts += [store_rows(service.store_url)]

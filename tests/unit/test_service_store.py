@@ -19,6 +19,7 @@ from stripe_sync.service.sealing import (
     new_key,
 )
 from stripe_sync.service.store import (
+    InboxFull,
     PipelineNotFound,
     PipelineStore,
     StoredStateStore,
@@ -46,7 +47,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> PipelineStore
 
 async def test_migrate_is_idempotent_and_safe_to_run_at_once(store: PipelineStore):
     versions = await asyncio.gather(*(store.migrate() for _ in range(4)))
-    assert set(versions) == {2}
+    assert set(versions) == {3}
 
 
 async def test_create_get_list_delete(store: PipelineStore):
@@ -230,3 +231,22 @@ async def test_accounts_of_a_pipeline_have_rows_of_their_own(store: PipelineStor
     assert await store.runs(created.id) == []
     assert len(await store.runs(other.id)) == 2
     assert await store.load_state(f"{other.id}/acct_1") is not None
+
+
+async def test_webhook_events_wait_bounded_and_once_each(store: PipelineStore):
+    def body(number: int) -> bytes:
+        return orjson.dumps({"id": f"evt_{number}", "type": "customer.updated"})
+
+    for number in (1, 2, 2):  # a second delivery of evt_2 is kept once
+        await store.add_event("pl_a", f"evt_{number}", body(number), limit=3)
+    await store.add_event("pl_b", "evt_1", body(1), limit=3)
+    found = await store.events("pl_a", ["evt_2", "evt_9", "evt_1"])
+    assert [event["id"] for event in found] == ["evt_2", "evt_1"]  # in the order asked
+    await store.add_event("pl_a", "evt_3", body(3), limit=3)
+    with pytest.raises(InboxFull):
+        await store.add_event("pl_a", "evt_4", body(4), limit=3)
+    await store.drop_events("pl_a", ["evt_1", "evt_2"])
+    assert [e["id"] for e in await store.events("pl_a", ["evt_1", "evt_3"])] == ["evt_3"]
+    await store.add_event("pl_a", "evt_5", body(5), keep_s=0)  # older ones expire
+    assert [e["id"] for e in await store.events("pl_a", ["evt_3", "evt_5"])] == ["evt_5"]
+    assert [e["id"] for e in await store.events("pl_b", ["evt_1"])] == ["evt_1"]

@@ -90,7 +90,7 @@ class RunRecorder:
             "worker": worker,
             "attempt": activity.info().attempt,
             "started_at": utc_now(),
-            "event_count": len(request.events),
+            "event_count": 0,
         }
         if request.account is not None:
             self.run["account"] = request.account
@@ -193,6 +193,10 @@ class PipelineActivities:
     @activity.defn(name=SETUP)
     async def setup(self, request: SyncRequest) -> SyncOutcome:
         """Validate the configs and set up both connectors (tables, schema)."""
+        async with _beating():
+            return await self._setup(request)
+
+    async def _setup(self, request: SyncRequest) -> SyncOutcome:
         pipeline = await self._pipeline(request)
         try:
             await self.settings.connectors.prepare(pipeline)
@@ -228,6 +232,10 @@ class PipelineActivities:
     async def teardown(self, request: SyncRequest) -> SyncOutcome:
         """Drop the destination's tables, then forget the pipeline. An account of a platform
         pipeline forgets its own rows only: its parent drops the tables."""
+        async with _beating():
+            return await self._teardown(request)
+
+    async def _teardown(self, request: SyncRequest) -> SyncOutcome:
         if request.account is not None:
             await self.store.forget_account(request.pipeline_id, request.account)
             return SyncOutcome("complete", has_more=False)
@@ -250,6 +258,8 @@ class PipelineActivities:
         recorder = RunRecorder(
             self.store, request, "live" if live else "backfill", self.settings.worker
         )
+        events = await self.store.events(request.pipeline_id, request.event_ids) if live else []
+        recorder.run["event_count"] = len(events)
         await recorder.begin()
         started = time.monotonic()
         try:
@@ -264,7 +274,7 @@ class PipelineActivities:
             live=live,
             time_limit=time_limit,
             state_store=state_store,
-            input=_events(request.events) if live and request.events else None,
+            input=_events(events) if events else None,
             progress_interval=self.settings.progress_interval,
             abort=abort,
         )
@@ -283,7 +293,26 @@ class PipelineActivities:
         finally:
             beat.cancel()
             await _close(state_store)
-        return await _finish(recorder, _outcome(recorder))
+        outcome = _outcome(recorder)
+        if outcome.reason not in ("aborted", "error"):  # delivered; else they are sent again
+            await self.store.drop_events(request.pipeline_id, request.event_ids)
+        return await _finish(recorder, outcome)
+
+
+@contextlib.asynccontextmanager
+async def _beating() -> AsyncIterator[None]:
+    """Heartbeat while a call without progress of its own runs (exec connectors start slowly)."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY_S)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 async def _consume(calls: AsyncGenerator[dict[str, Any], None], recorder: RunRecorder) -> None:

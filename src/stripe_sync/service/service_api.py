@@ -48,6 +48,7 @@ from stripe_sync.service.platform_workflow import PlatformWorkflow
 from stripe_sync.service.progress_view import display_model
 from stripe_sync.service.store import (
     DesiredStatus,
+    InboxFull,
     PipelineNotFound,
     PipelineStore,
     StoredPipeline,
@@ -60,6 +61,7 @@ from stripe_sync.service.workflow_types import (
     PipelineWorkflowInput,
     PlatformCarry,
     PlatformWorkflowInput,
+    WebhookRef,
     workflow_id,
 )
 from stripe_sync.service.workflows import PipelineWorkflow
@@ -72,6 +74,8 @@ BearerCredentials = Annotated[
     HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))
 ]
 SSE_POLL_S = 1.0
+WEBHOOK_BODY_LIMIT = 512 * 1024
+"""Stripe's events are a few KiB; a larger body is refused (413) before it is read whole."""
 SSE_KEEPALIVE_S = 15.0
 
 
@@ -400,10 +404,22 @@ def create_service_app(
             headers={"cache-control": "no-store", "x-accel-buffering": "no"},
         )
 
-    @app.post("/webhooks/{pipeline_id}", responses={400: {"model": ErrorResponse}})
+    @app.post(
+        "/webhooks/{pipeline_id}",
+        responses={
+            400: {"model": ErrorResponse},
+            413: {"model": ErrorResponse, "description": "body over the webhook size cap"},
+            503: {"model": ErrorResponse, "description": "too many events waiting; resend later"},
+        },
+    )
     async def webhook(pipeline_id: str, request: Request) -> JSONResponse:
-        """A Stripe event; the signature is checked with the source's ``webhook_secrets``."""
-        payload = await request.body()
+        """A Stripe event; the signature is checked with the source's ``webhook_secrets``, the
+        event kept in the store and its id signalled to the workflow."""
+        payload = await capped_body(request)
+        if payload is None:
+            return error_response(
+                413, "config_error", f"webhook refused: the body exceeds {WEBHOOK_BODY_LIMIT} bytes"
+            )
         try:
             stored = await store.get(pipeline_id)
             secrets = stored.spec["source"].get("config", {}).get("webhook_secrets") or []
@@ -415,9 +431,20 @@ def create_service_app(
             event = orjson.loads(payload)
         except orjson.JSONDecodeError:
             event = None
-        if not isinstance(event, dict) or "type" not in event:
+        if (
+            not isinstance(event, dict)
+            or "type" not in event
+            or not isinstance(event.get("id"), str)
+        ):
             return error_response(400, "config_error", "webhook refused: not a Stripe event")
-        await service.start(stored, "webhook_event", event)
+        try:
+            await store.add_event(pipeline_id, event["id"], payload)
+        except InboxFull:
+            return error_response(
+                503, "rate_limit", "webhook deferred: too many events wait for this pipeline"
+            )
+        account = event.get("account") if isinstance(event.get("account"), str) else None
+        await service.start(stored, "webhook_event", WebhookRef(event["id"], account))
         return JSONResponse({"received": True})
 
     app.include_router(api)
@@ -426,6 +453,19 @@ def create_service_app(
     )
     mount_dashboard(app)
     return app
+
+
+async def capped_body(request: Request) -> bytes | None:
+    """The request body, or None once it passes :data:`WEBHOOK_BODY_LIMIT` (read no further)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > WEBHOOK_BODY_LIMIT:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > WEBHOOK_BODY_LIMIT:
+            return None
+    return bytes(body)
 
 
 async def _progress_events(service: Service, pipeline_id: str) -> AsyncIterator[bytes]:

@@ -11,6 +11,10 @@ Progress, runs and states are keyed by the pipeline id, or ``<pipeline id>/<acco
 children of a platform pipeline (``platform.state_name``); deleting a pipeline removes its
 accounts' rows too, and its runs include theirs.
 
+Verified webhook events wait in ``webhook_events`` for the pipeline's next live call, which
+receives them by id (Temporal's history holds ids only); at most :data:`WEBHOOK_INBOX_LIMIT` per
+pipeline, each kept at most :data:`WEBHOOK_KEEP_S`.
+
 The schema is created and upgraded by :meth:`PipelineStore.migrate` (numbered migrations, applied
 once under a lock so several processes may start at the same moment). The code is plain DB-API
 (psycopg 3 or ``sqlite3``) run in a thread, one short connection per call, so a store survives a
@@ -66,14 +70,30 @@ MIGRATIONS: list[list[str]] = [
             state TEXT NOT NULL,
             updated_at TEXT NOT NULL)""",
     ],
+    [
+        """CREATE TABLE webhook_events (
+            pipeline_id TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            event TEXT NOT NULL,
+            PRIMARY KEY (pipeline_id, event_id))""",
+    ],
 ]
-KEYED_TABLES = ("pipeline_states", "pipeline_runs", "pipeline_progress")
+KEYED_TABLES = ("pipeline_states", "pipeline_runs", "pipeline_progress", "webhook_events")
 """The tables keyed by a pipeline's (or one of its accounts') state name."""
+WEBHOOK_INBOX_LIMIT = 5000
+"""Webhook events one pipeline may have waiting; past it the webhook answers 503 (Stripe retries)."""
+WEBHOOK_KEEP_S = 24 * 3600.0
+"""Events waiting longer are dropped (the source's events polling reads them anyway)."""
 MIGRATION_LOCK = 0x5717E_5E11  # any constant: the advisory lock Postgres migrations take
 
 
 class PipelineNotFound(LookupError):
     """No pipeline has this id (never created, or deleted)."""
+
+
+class InboxFull(Exception):
+    """A pipeline already has as many webhook events waiting as the store keeps."""
 
 
 class VersionConflict(Exception):
@@ -345,6 +365,78 @@ class PipelineStore:
                     "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
                 ),
                 (pipeline_id, _dumps(state), utc_now()),
+            )
+
+        await self._run(work)
+
+    # -- webhook events waiting for a live call ------------------------------------------
+
+    async def add_event(
+        self,
+        pipeline_id: str,
+        event_id: str,
+        event: bytes,
+        *,
+        limit: int = WEBHOOK_INBOX_LIMIT,
+        keep_s: float = WEBHOOK_KEEP_S,
+    ) -> None:
+        """Keep a verified event for the pipeline's next live call (once per event id).
+
+        Events older than ``keep_s`` are dropped first (the source's events polling reads them
+        anyway); :class:`InboxFull` when ``limit`` events already wait."""
+        cutoff = datetime.fromtimestamp(datetime.now(UTC).timestamp() - keep_s, UTC)
+
+        def work(conn: Any) -> None:
+            conn.execute(
+                self._sql("DELETE FROM webhook_events WHERE pipeline_id = %s AND received_at < %s"),
+                (pipeline_id, cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ")),
+            )
+            waiting = self._rows(
+                conn, "SELECT count(*) FROM webhook_events WHERE pipeline_id = %s", pipeline_id
+            )
+            if int(waiting[0][0]) >= limit:
+                raise InboxFull(pipeline_id)
+            conn.execute(
+                self._sql(
+                    "INSERT INTO webhook_events VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (pipeline_id, event_id) DO NOTHING"
+                ),
+                (pipeline_id, event_id, utc_now(), event.decode()),
+            )
+
+        await self._run(work)
+
+    async def events(self, pipeline_id: str, event_ids: list[str]) -> list[dict[str, Any]]:
+        """The stored events of ``event_ids``, in that order (those no longer kept left out)."""
+        if not event_ids:
+            return []
+
+        def work(conn: Any) -> dict[str, str]:
+            marks = ", ".join(["%s"] * len(event_ids))
+            rows = self._rows(
+                conn,
+                f"SELECT event_id, event FROM webhook_events "
+                f"WHERE pipeline_id = %s AND event_id IN ({marks})",
+                pipeline_id,
+                *event_ids,
+            )
+            return dict(rows)
+
+        found = await self._run(work)
+        return [_loads(found[event_id]) for event_id in event_ids if event_id in found]
+
+    async def drop_events(self, pipeline_id: str, event_ids: list[str]) -> None:
+        """Forget events a live call delivered."""
+        if not event_ids:
+            return
+
+        def work(conn: Any) -> None:
+            marks = ", ".join(["%s"] * len(event_ids))
+            conn.execute(
+                self._sql(
+                    f"DELETE FROM webhook_events WHERE pipeline_id = %s AND event_id IN ({marks})"
+                ),
+                (pipeline_id, *event_ids),
             )
 
         await self._run(work)
