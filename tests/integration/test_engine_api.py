@@ -19,6 +19,7 @@ from stripe_sync.engine.remote import RemoteEngine, RemoteEngineError
 from stripe_sync.engine.state_store import MemoryStateStore
 from stripe_sync.engine.sync import sync
 from stripe_sync.protocol.errors import ConfigError
+from stripe_sync.service.connector_policy import ConnectorPolicy
 
 STREAMS = {
     "customers": {"records": 23, "page_size": 5},
@@ -30,7 +31,8 @@ SLOW = {"customers": {"records": 1000, "page_size": 1, "page_delay_s": 0.05}}
 
 @pytest.fixture
 def engine_url():
-    with engine_in_thread(clock=pinned_clock()) as url:
+    watched = ConnectorPolicy.allowing(["tests.support.engine_api:WatchedSource"])
+    with engine_in_thread(clock=pinned_clock(), connectors=watched) as url:
         yield url
 
 
@@ -112,7 +114,7 @@ async def test_abort_stops_a_slow_source_within_a_second(engine_url, tmp_path):
     assert len(load_rows(tmp_path / "rows.jsonl")) == rows < 100
 
 
-async def test_closing_the_stream_stops_a_slow_exec_source_within_a_second(engine_url, tmp_path):
+async def test_closing_the_stream_stops_a_slow_exec_source_within_a_second(tmp_path):
     pids = tmp_path / "pids"
     wrapper = tmp_path / "source.sh"
     wrapper.write_text(f'#!/bin/sh\necho $$ >> {pids}\nexec {HARNESS} "$@"\n')
@@ -123,20 +125,22 @@ async def test_closing_the_stream_stops_a_slow_exec_source_within_a_second(engin
         "command": f"{wrapper} source test",
         "config": {"streams": SLOW},
     }
-    messages = RemoteEngine(engine_url).sync(pipeline)
-    async for message in messages:
-        if message["type"] == "source_state":
-            break
-    reader = int(pids.read_text().split()[-1])  # spec and discover ran before read
-    await messages.aclose()
-    closed_at = time.monotonic()
-    while time.monotonic() < closed_at + 2:
-        try:
-            os.kill(reader, 0)
-        except ProcessLookupError:
-            break
-        await asyncio.sleep(0.01)
-    assert time.monotonic() - closed_at < 1.0, "the exec source still runs"
+    allowed = ConnectorPolicy.allowing([pipeline["source"]["command"]])
+    with engine_in_thread(connectors=allowed) as engine_url:
+        messages = RemoteEngine(engine_url).sync(pipeline)
+        async for message in messages:
+            if message["type"] == "source_state":
+                break
+        reader = int(pids.read_text().split()[-1])  # spec and discover ran before read
+        await messages.aclose()
+        closed_at = time.monotonic()
+        while time.monotonic() < closed_at + 2:
+            try:
+                os.kill(reader, 0)
+            except ProcessLookupError:
+                break
+            await asyncio.sleep(0.01)
+        assert time.monotonic() - closed_at < 1.0, "the exec source still runs"
 
 
 BAD_BODIES = {
@@ -225,8 +229,9 @@ async def test_a_connector_failing_before_the_run_is_a_422():
         "source": {"type": "exec", "command": "/nonexistent/x"},
         "destination": {"type": "test"},
     }
+    allowed = ConnectorPolicy.allowing(["/nonexistent/x"])
     with (
-        engine_in_thread() as url,
+        engine_in_thread(connectors=allowed) as url,
         pytest.raises(RemoteEngineError, match="cannot start /nonexistent/x") as failure,
     ):
         await anext(RemoteEngine(url).sync(pipeline))

@@ -9,7 +9,11 @@ for the secrets the pipelines were given.
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
+import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,10 +24,12 @@ import orjson
 import psycopg
 import pytest
 from temporalio.client import Client, WorkflowHistory
+from tests.support.engine import HARNESS
 from tests.support.postgres import PostgresServer
 from tests.support.stripe import fake_stripe
 from tests.support.temporal import ServiceClient, ServiceProcess, service_processes
 
+from stripe_sync.connectors.testing.destination import load_rows
 from stripe_sync.fake_stripe.server import FakeStripe
 from stripe_sync.reconcile.verify import verify
 from stripe_sync.service.workflow_types import Carry, PipelineWorkflowInput, workflow_id
@@ -39,6 +45,7 @@ WEBHOOK_SECRET = "whsec_servicesecret31337"
 DB_PASSWORD = "dbpassword8675309"
 SECRETS = (KEY, BAD_KEY, RESTRICTED, WEBHOOK_SECRET, DB_PASSWORD)
 STREAMS = ["customers", "products", "prices"]
+EXEC_SOURCE = f"{HARNESS} source test"
 
 
 @dataclass
@@ -50,6 +57,7 @@ class Service:
     destination_url: str
     temporal_address: str
     pipeline_ids: list[str]
+    store_url: str
 
     def spec(self, schema: str, *, key: str = KEY, streams: list[str] = STREAMS) -> dict[str, Any]:
         return {
@@ -128,6 +136,22 @@ class Service:
         return sum(counts.get("401", 0) for counts in requests.values())
 
 
+def store_rows(store_url: str) -> str:
+    """Every row of every table of the pipeline store, as the database holds it."""
+    with psycopg.connect(store_url) as conn:
+        query = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        tables = [row[0] for row in conn.execute(query).fetchall()]
+        assert "pipelines" in tables
+        return repr([conn.execute(f"SELECT * FROM {table}").fetchall() for table in tables])
+
+
+def history_text(history: WorkflowHistory) -> str:
+    """A history as JSON, followed by its payloads decoded (JSON shows them in base64)."""
+    text = history.to_json()
+    payloads = re.findall(r'"data": "([A-Za-z0-9+/=]+)"', text)
+    return "\n".join([text, *(base64.b64decode(p).decode("utf-8", "replace") for p in payloads)])
+
+
 async def histories(address: str, pipeline_ids: list[str]) -> list[WorkflowHistory]:
     """Every run's history of the pipelines' workflows (continued-as-new runs included)."""
     client = await Client.connect(address)
@@ -157,10 +181,11 @@ def service(
             store_url=store_url,
             temporal_address=temporal_address,
             task_queue="service-tests",
+            allow_connectors=(EXEC_SOURCE,),
         ) as (api, workers),
     ):
         client = ServiceClient(api.line_with("listening").split()[1])
-        yield Service(client, api, workers, fake, destination_url, temporal_address, [])
+        yield Service(client, api, workers, fake, destination_url, temporal_address, [], store_url)
         client.close()
 
 
@@ -325,6 +350,12 @@ def test_webhooks_are_signed_and_applied_once(service: Service):
     wrong = sign(payload, "whsec_other")
     assert plain.post(url, content=payload, headers={"Stripe-Signature": wrong}).status_code == 400
     assert plain.post("/webhooks/pl_unknown", content=payload).status_code == 400
+    huge = orjson.dumps({**event, "data": {"object": {**product, "name": "x" * 600_000}}})
+    too_big = plain.post(
+        url, content=huge, headers={"Stripe-Signature": sign(huge, WEBHOOK_SECRET)}
+    )
+    assert too_big.status_code == 413
+    assert too_big.json()["error"]["message"] == "webhook refused: the body exceeds 524288 bytes"
 
     good = sign(payload, WEBHOOK_SECRET)
     for _ in range(2):  # Stripe may deliver an event twice
@@ -343,12 +374,17 @@ def test_webhooks_are_signed_and_applied_once(service: Service):
     assert delivered() == 1
     service.wait_for_name("webhooks", "products", product["id"], "Renamed By Webhook")
 
+    history = asyncio.run(histories(service.temporal_address, [pipeline_id]))[0]
     signals = [
         e.workflow_execution_signaled_event_attributes.signal_name
-        for e in asyncio.run(histories(service.temporal_address, [pipeline_id]))[0].events
+        for e in history.events
         if e.HasField("workflow_execution_signaled_event_attributes")
     ]
     assert signals.count("webhook_event") == 2  # both good deliveries; the bad ones never
+    assert "evt_service_1" in history_text(history)  # the history holds the event's id only
+    assert "Renamed By Webhook" not in history_text(history)
+    with psycopg.connect(service.store_url) as conn:  # delivered: no longer kept
+        assert conn.execute("SELECT count(*) FROM webhook_events").fetchone() == (0,)
     plain.close()
 
 
@@ -428,15 +464,75 @@ async def terminate(address: str, pipeline_id: str) -> None:
     await client.get_workflow_handle(workflow_id(pipeline_id)).terminate("test: lost workflow")
 
 
+def test_an_allowed_exec_source_is_validated_and_run_on_the_workers(service: Service, tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    source = {"type": "exec", "command": EXEC_SOURCE, "config": {"streams": {"items": {}}}}
+    spec = {"name": "exec", "source": source, "destination": {"type": "test"}}
+    spec["destination"]["config"] = {"path": str(rows)}
+    spec["source"]["config"]["streams"]["items"] = {"records": 12}
+    created = service.create(spec)
+    assert created["source"]["config"] == {"streams": "********"}  # its spec is not asked here
+    service.client.wait_status(created["id"], "live")
+    assert len(load_rows(rows)) == 12
+
+    # its config is checked where it runs: a bad one parks the pipeline
+    bad = {**spec, "source": {**source, "config": {"streams": {"items": {"records": -1}}}}}
+    parked = service.client.wait_status(service.create(bad)["id"], "error")
+    assert parked["reason"].startswith("config_error: invalid source config: streams.items")
+
+    other = {**spec, "source": {**source, "command": f"{EXEC_SOURCE} --other"}}
+    refused = service.client.post("/pipelines", json=other)
+    assert refused.status_code == 400
+    assert "exec command not allowed" in refused.json()["error"]["message"]
+
+
+def test_the_api_answers_while_a_slow_connector_call_runs(service: Service, tmp_path):
+    # the Stripe source reads its OpenAPI spec from a FIFO: the call waits until we write to it
+    fifo = tmp_path / "spec.json"
+    os.mkfifo(fifo)
+    spec = service.spec("slowspec")
+    spec["source"]["config"]["spec_path"] = str(fifo)
+    answers: list[httpx.Response] = []
+    url = str(service.client.http.base_url)
+    headers = service.client.http.headers
+    creating = threading.Thread(
+        target=lambda: answers.append(httpx.post(f"{url}/pipelines", json=spec, headers=headers))
+    )
+    creating.start()
+    deadline = time.monotonic() + 10
+    while True:  # a writer can open the FIFO once the API's call opened it for reading
+        try:
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the API never read the spec"
+            time.sleep(0.01)
+    with httpx.Client(base_url=url) as health:
+        health.get("/health")  # connected: what follows times the answer alone
+        for _ in range(10):
+            asked = time.monotonic()
+            assert health.get("/health").status_code == 200
+            assert time.monotonic() - asked < 0.1
+            time.sleep(0.05)
+    assert creating.is_alive()  # the call was in progress all along
+    os.write(writer, b"not json")
+    os.close(writer)
+    creating.join(timeout=30)
+    assert answers[0].status_code == 400
+    message = answers[0].json()["error"]["message"]
+    assert "is not JSON" in message and "\n" not in message
+
+
 def test_no_secret_in_answers_logs_or_workflow_histories(service: Service):
     listed = service.client.get("/pipelines")
     assert listed.status_code == 200
     texts = list(service.client.bodies)
     texts += [process.logs() for process in (service.api, *service.workers)]
     texts += [
-        history.to_json()
+        history_text(history)
         for history in asyncio.run(histories(service.temporal_address, service.pipeline_ids))
     ]
+    texts += [store_rows(service.store_url)]
     assert len(texts) > 2 * len(service.pipeline_ids)
     for text in texts:
         for secret in SECRETS:

@@ -4,6 +4,7 @@ restart; Ctrl-C stops everything with exit 0."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -19,6 +20,9 @@ from pathlib import Path
 
 import pytest
 from tests.support.temporal import ServiceClient, ServiceProcess
+
+from stripe_sync.service.sealing import Sealer, StoreKeyError
+from stripe_sync.service.store import open_store
 
 pytestmark = pytest.mark.slow
 
@@ -100,13 +104,61 @@ def test_service_api_refuses_bad_input_with_exit_2(tmp_path):
             "`stripe-sync service dev` only",
         ),
         (["worker", "--store", "mysql://x"], "unsupported store URL scheme"),
+        (["worker", "--store", "postgresql://x/y"], "STRIPE_SYNC_STORE_KEY or --store-key-file"),
+        (
+            ["api", "--api-token", "t", "--store", "postgresql://x/y", "--allow-connector", " "],
+            "--allow-connector needs a command",
+        ),
     ):
         result = subprocess.run(
             [sys.executable, "-m", "stripe_sync.cli.main", "service", *args],
             capture_output=True,
             text=True,
             timeout=60,
-            env={**os.environ, "STRIPE_SYNC_API_TOKEN": "", "STRIPE_SYNC_STORE_URL": ""},
+            env={
+                **os.environ,
+                "STRIPE_SYNC_API_TOKEN": "",
+                "STRIPE_SYNC_STORE_URL": "",
+                "STRIPE_SYNC_STORE_KEY": "",
+            },
         )
         assert result.returncode == 2, result.stderr
         assert message in result.stderr
+
+
+def _service(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stripe_sync.cli.main", "service", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env or {**os.environ, "STRIPE_SYNC_STORE_KEY": ""},
+    )
+
+
+def test_rotate_key_seals_every_pipeline_with_the_new_key(tmp_path):
+    old, new = (_service("new-key").stdout.strip() for _ in range(2))
+    assert old != new
+    url = f"sqlite:///{tmp_path / 'pipelines.db'}"
+    spec = {"name": "p", "source": {"type": "test"}, "destination": {"type": "test"}}
+
+    async def create() -> str:
+        store = open_store(url, Sealer([old]))
+        await store.migrate()
+        return (await store.create(spec)).id
+
+    pipeline_id = asyncio.run(create())
+    keys = tmp_path / "store.key"
+    keys.write_text(f"{new}\n{old}\n")  # the new key first; the old one still opens
+    rotated = _service("rotate-key", "--store", url, "--store-key-file", str(keys))
+    assert rotated.returncode == 0, rotated.stderr
+    assert rotated.stdout.strip() == "resealed 1 pipelines with the first key"
+    assert asyncio.run(open_store(url, Sealer([new])).get(pipeline_id)).spec == spec
+    with pytest.raises(StoreKeyError):
+        asyncio.run(open_store(url, Sealer([old])).get(pipeline_id))
+    keys.write_text(f"{old}\n")  # a key that no longer opens them: a one-line failure
+    failed = _service("rotate-key", "--store", url, "--store-key-file", str(keys))
+    assert failed.returncode == 5
+    assert failed.stderr.strip().splitlines() == [
+        "stripe-sync: StoreKeyError: a sealed pipeline opens with none of the given store keys"
+    ]

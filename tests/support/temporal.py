@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 
+from stripe_sync.service.sealing import new_key
+
 TOKEN = "test-service-token-0123456789"
 START_TIMEOUT_S = 60.0
 
@@ -78,8 +80,10 @@ def service_processes(
     workers: int = 1,
     backfill_time_limit: float = 30,
     live_time_limit: float = 3,
+    allow_connectors: tuple[str, ...] = (),
 ) -> Iterator[tuple[ServiceProcess, list[ServiceProcess]]]:
-    """An API process and ``workers`` worker processes; stopped (SIGTERM) on exit."""
+    """An API process and ``workers`` worker processes (all given ``--allow-connector`` for each
+    of ``allow_connectors``); stopped (SIGTERM) on exit."""
     common = [
         "--store",
         store_url,
@@ -88,6 +92,12 @@ def service_processes(
         "--task-queue",
         task_queue,
     ]
+    for allowed in allow_connectors:
+        common += ["--allow-connector", allowed]
+    key_file = tmp_path / "store.key"
+    if not key_file.exists():
+        key_file.write_text(new_key() + "\n")
+    common += ["--store-key-file", str(key_file)]
     limits = [
         "--backfill-time-limit",
         str(backfill_time_limit),

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from stripe_sync.protocol.errors import ConfigError
+from stripe_sync.service.connector_policy import ConnectorPolicy
 from stripe_sync.service.pipeline_specs import REDACTED, apply_patch, redact, validate_spec
 
 KEY = "sk_test_secretvalue123"
@@ -26,7 +27,7 @@ SPEC: dict[str, Any] = {
 
 
 async def test_a_valid_spec_is_normalised():
-    spec = await validate_spec(SPEC)
+    spec = await validate_spec(SPEC, ConnectorPolicy())
     assert spec["source"]["config"]["api_key"] == KEY
     assert spec["streams"] == ["customers"]
 
@@ -43,7 +44,7 @@ async def test_a_valid_spec_is_normalised():
 )
 async def test_invalid_specs_name_the_problem(change, message):
     with pytest.raises(ConfigError, match=message):
-        await validate_spec({**SPEC, **change})
+        await validate_spec({**SPEC, **change}, ConnectorPolicy())
 
 
 def test_secrets_are_redacted_and_nothing_else():

@@ -8,6 +8,7 @@ import pytest
 
 from stripe_sync.protocol.errors import ConfigError
 from stripe_sync.service.admission import Admission
+from stripe_sync.service.connector_policy import ConnectorPolicy
 from stripe_sync.service.pipeline_specs import apply_patch, validate_spec
 from stripe_sync.service.platform import is_platform
 from stripe_sync.service.store import StoredPipeline
@@ -98,6 +99,6 @@ def test_platform_pipelines_are_told_apart_and_cannot_switch():
 
 
 async def test_max_parallel_accounts_is_validated_and_kept():
-    assert (await validate_spec(SPEC))["max_parallel_accounts"] == 2
+    assert (await validate_spec(SPEC, ConnectorPolicy()))["max_parallel_accounts"] == 2
     with pytest.raises(ConfigError, match="max_parallel_accounts"):
-        await validate_spec({**SPEC, "max_parallel_accounts": 0})
+        await validate_spec({**SPEC, "max_parallel_accounts": 0}, ConnectorPolicy())

@@ -6,10 +6,20 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from stripe_sync.protocol.errors import ConfigError
+from stripe_sync.service.sealing import (
+    KEY_ENV,
+    Sealer,
+    StoreKeyError,
+    dev_sealer,
+    load_sealer,
+    new_key,
+)
 from stripe_sync.service.store import (
+    InboxFull,
     PipelineNotFound,
     PipelineStore,
     StoredStateStore,
@@ -30,14 +40,14 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> PipelineStore
         url = f"sqlite:///{tmp_path / 'store' / 'pipelines.db'}"
     else:
         url = request.getfixturevalue("postgres_db_url")
-    store = open_store(url)
+    store = open_store(url, Sealer([new_key()]))
     await store.migrate()
     return store
 
 
 async def test_migrate_is_idempotent_and_safe_to_run_at_once(store: PipelineStore):
     versions = await asyncio.gather(*(store.migrate() for _ in range(4)))
-    assert set(versions) == {2}
+    assert set(versions) == {3}
 
 
 async def test_create_get_list_delete(store: PipelineStore):
@@ -116,11 +126,81 @@ async def test_progress_and_runs(store: PipelineStore):
 
 
 def test_store_urls():
+    sealer = Sealer([new_key()])
     with pytest.raises(ConfigError, match="unsupported store URL scheme 'mysql'"):
-        open_store("mysql://x")
+        open_store("mysql://x", sealer)
     with pytest.raises(ConfigError, match="service dev"):
-        open_store("sqlite:///x.db", allow_sqlite=False)
-    assert open_store("postgres://u@h/db").dialect == "postgres"
+        open_store("sqlite:///x.db", sealer, allow_sqlite=False)
+    assert open_store("postgres://u@h/db", sealer).dialect == "postgres"
+
+
+SECRET_SPEC = {
+    **SPEC,
+    "source": {"type": "stripe", "config": {"api_key": "sk_test_sealed4242"}},
+    "destination": {"type": "postgres", "config": {"url": "postgresql://u:dbpass9876@h/db"}},
+}
+
+
+def raw_text(store: PipelineStore) -> str:
+    """Every row of every table of the store, as its database holds it."""
+    with store._connection() as conn:
+        if store.dialect == "sqlite":
+            query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        else:
+            query = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        tables = [row[0] for row in conn.execute(query).fetchall()]
+        return repr([conn.execute(f"SELECT * FROM {table}").fetchall() for table in tables])
+
+
+async def test_secrets_are_sealed_at_rest(store: PipelineStore):
+    created = await store.create(SECRET_SPEC)
+    await store.update(created.id, expected_version=1, spec={**SECRET_SPEC, "name": "renamed"})
+    assert (await store.get(created.id)).spec["source"]["config"]["api_key"] == "sk_test_sealed4242"
+    text = raw_text(store)
+    assert "renamed" not in text  # the whole spec is sealed
+    for secret in ("sk_test_sealed4242", "dbpass9876"):
+        assert secret not in text
+
+
+async def test_keys_rotate_and_a_missing_key_is_named(store: PipelineStore):
+    old, new = new_key(), new_key()
+    created = await open_store(store.url, Sealer([old])).create(SECRET_SPEC)
+    with pytest.raises(StoreKeyError):
+        await open_store(store.url, Sealer([new])).get(created.id)
+    rotating = open_store(store.url, Sealer.from_text(f"# new first\n{new}\n{old}\n", "f"))
+    assert await rotating.reseal() == 1
+    assert (await open_store(store.url, Sealer([new])).get(created.id)).spec == SECRET_SPEC
+    with pytest.raises(StoreKeyError, match="none of this process's store keys"):
+        await open_store(store.url, Sealer([old])).get(created.id)
+
+
+async def test_clear_specs_of_an_older_store_are_sealed_at_migrate(store: PipelineStore):
+    with store._connection() as conn:
+        conn.execute(
+            store._sql("INSERT INTO pipelines VALUES (%s, %s, %s, %s, %s, %s)"),
+            ("pl_old", orjson.dumps(SECRET_SPEC).decode(), "active", 1, "t", "t"),
+        )
+    await store.migrate()
+    assert "sk_test_sealed4242" not in raw_text(store)
+    assert (await store.get("pl_old")).spec == SECRET_SPEC
+
+
+def test_key_files_and_variables(tmp_path, monkeypatch):
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    with pytest.raises(ConfigError, match="STRIPE_SYNC_STORE_KEY or --store-key-file"):
+        load_sealer(None)
+    monkeypatch.setenv(KEY_ENV, "not-a-key")
+    with pytest.raises(ConfigError, match="key 1 is not a Fernet key"):
+        load_sealer(None)
+    key_file = tmp_path / "keys"
+    key_file.write_text(f"{new_key()}\n\n{new_key()}\n")
+    assert load_sealer(key_file).unseal(load_sealer(key_file).seal("x")) == "x"
+    monkeypatch.delenv(KEY_ENV)
+    data_dir = tmp_path / "dev"
+    data_dir.mkdir()
+    first = dev_sealer(None, data_dir)
+    assert (data_dir / "store.key").stat().st_mode & 0o777 == 0o600
+    assert dev_sealer(None, data_dir).unseal(first.seal("kept")) == "kept"
 
 
 async def test_states_for_destinations_without_a_store(store: PipelineStore):
@@ -151,3 +231,22 @@ async def test_accounts_of_a_pipeline_have_rows_of_their_own(store: PipelineStor
     assert await store.runs(created.id) == []
     assert len(await store.runs(other.id)) == 2
     assert await store.load_state(f"{other.id}/acct_1") is not None
+
+
+async def test_webhook_events_wait_bounded_and_once_each(store: PipelineStore):
+    def body(number: int) -> bytes:
+        return orjson.dumps({"id": f"evt_{number}", "type": "customer.updated"})
+
+    for number in (1, 2, 2):  # a second delivery of evt_2 is kept once
+        await store.add_event("pl_a", f"evt_{number}", body(number), limit=3)
+    await store.add_event("pl_b", "evt_1", body(1), limit=3)
+    found = await store.events("pl_a", ["evt_2", "evt_9", "evt_1"])
+    assert [event["id"] for event in found] == ["evt_2", "evt_1"]  # in the order asked
+    await store.add_event("pl_a", "evt_3", body(3), limit=3)
+    with pytest.raises(InboxFull):
+        await store.add_event("pl_a", "evt_4", body(4), limit=3)
+    await store.drop_events("pl_a", ["evt_1", "evt_2"])
+    assert [e["id"] for e in await store.events("pl_a", ["evt_1", "evt_3"])] == ["evt_3"]
+    await store.add_event("pl_a", "evt_5", body(5), keep_s=0)  # older ones expire
+    assert [e["id"] for e in await store.events("pl_a", ["evt_3", "evt_5"])] == ["evt_5"]
+    assert [e["id"] for e in await store.events("pl_b", ["evt_1"])] == ["evt_1"]

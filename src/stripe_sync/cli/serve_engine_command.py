@@ -12,13 +12,14 @@ import contextlib
 import copy
 import ipaddress
 import socket
-import sys
 from typing import Annotated, Any
 
 import typer
 import uvicorn
 from fastapi import FastAPI
 
+from stripe_sync.protocol.errors import ConfigError
+from stripe_sync.service.connector_policy import ConnectorPolicy
 from stripe_sync.service.engine_api import RunningSyncs, create_engine_app
 
 GRACEFUL_SHUTDOWN_S = 30
@@ -79,20 +80,34 @@ def serve_engine_command(
             show_default=False,
         ),
     ] = None,
+    allow_connector: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-connector",
+            help="an exec command line or module:Class type requests may name (repeatable; "
+            "installed connector types are always allowed)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the engine HTTP API (POST /sync, /read, /write, /check, /discover, /setup, /teardown)."""
+    try:
+        policy = ConnectorPolicy.allowing(allow_connector or [])
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.create_server((host, port), family=family)
     except OSError as exc:
         raise typer.BadParameter(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    if api_token is None and not ipaddress.ip_address(sock.getsockname()[0]).is_loopback:
-        print(
-            "stripe-sync: warning: the engine API runs any connector a request names; "
-            "set --api-token when it listens beyond this machine",
-            file=sys.stderr,
+    if not api_token and not ipaddress.ip_address(sock.getsockname()[0]).is_loopback:
+        sock.close()
+        raise typer.BadParameter(
+            f"--host {host} listens beyond this machine: set --api-token "
+            "(or STRIPE_SYNC_ENGINE_TOKEN) so only its holders can run syncs"
         )
-    server = EngineServer(create_engine_app(api_token), url_for(host, sock.getsockname()[1]))
+    app = create_engine_app(api_token or None, connectors=policy)
+    server = EngineServer(app, url_for(host, sock.getsockname()[1]))
     # uvicorn raises the signal it stopped on again; Ctrl-C is how a server ends, so that is exit 0
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(server.serve(sockets=[sock]))

@@ -27,6 +27,7 @@ from stripe_sync.protocol.errors import ConfigError
 
 if TYPE_CHECKING:
     from stripe_sync.service.activities import ActivitySettings
+    from stripe_sync.service.connector_policy import ConnectorPolicy
     from stripe_sync.service.store import PipelineStore
     from stripe_sync.service.temporal_connection import TemporalSettings
 
@@ -42,6 +43,17 @@ Store = Annotated[
         "--store",
         envvar="STRIPE_SYNC_STORE_URL",
         help="pipeline store: postgresql://… (dev also takes sqlite:///FILE)",
+        show_default=False,
+    ),
+]
+StoreKeyFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--store-key-file",
+        envvar="STRIPE_SYNC_STORE_KEY_FILE",
+        dir_okay=False,
+        help="the keys sealing the store's secrets, one a line, the first seals "
+        "(else STRIPE_SYNC_STORE_KEY; dev: DATA_DIR/store.key, made on first start)",
         show_default=False,
     ),
 ]
@@ -86,6 +98,15 @@ BackfillLimit = Annotated[
     float, typer.Option("--backfill-time-limit", min=1, help="seconds per backfill call")
 ]
 LiveLimit = Annotated[float, typer.Option("--live-time-limit", min=1, help="seconds per live call")]
+AllowConnector = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-connector",
+        help="an exec command line or module:Class type pipelines may use (repeatable; give the "
+        "same list to the API and the workers; installed connector types are always allowed)",
+        show_default=False,
+    ),
+]
 
 
 Main = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
@@ -132,19 +153,31 @@ def _temporal(
     return TemporalSettings(address, namespace, tls, tls_ca, tls_cert, tls_key, api_key)
 
 
-def _postgres_store(url: str | None) -> PipelineStore:
-    from stripe_sync.service.store import open_store
+def _postgres_store(url: str | None, key_file: Path | None) -> PipelineStore:
+    from stripe_sync.service.sealing import load_sealer
+    from stripe_sync.service.store import open_store, store_dialect
 
     if not url:
         raise ConfigError("--store (or STRIPE_SYNC_STORE_URL) is required")
-    return open_store(url, allow_sqlite=False)
+    store_dialect(url, allow_sqlite=False)  # a wrong URL is named before a missing key
+    return open_store(url, load_sealer(key_file), allow_sqlite=False)
 
 
-def _activity_settings(backfill_time_limit: float, live_time_limit: float) -> ActivitySettings:
+def _connectors(allowed: list[str] | None) -> ConnectorPolicy:
+    from stripe_sync.service.connector_policy import ConnectorPolicy
+
+    return ConnectorPolicy.allowing(allowed or [])
+
+
+def _activity_settings(
+    backfill_time_limit: float, live_time_limit: float, connectors: ConnectorPolicy
+) -> ActivitySettings:
     from stripe_sync.service.activities import ActivitySettings
 
     return ActivitySettings(
-        backfill_time_limit=backfill_time_limit, live_time_limit=live_time_limit
+        backfill_time_limit=backfill_time_limit,
+        live_time_limit=live_time_limit,
+        connectors=connectors,
     )
 
 
@@ -162,21 +195,28 @@ def dev_command(
     ] = None,
     backfill_time_limit: BackfillLimit = 300.0,
     live_time_limit: LiveLimit = 60.0,
+    allow_connector: AllowConnector = None,
+    store_key_file: StoreKeyFile = None,
 ) -> None:
     """Start a Temporal dev server, the pipeline store, the API and one worker, in one process."""
 
     def prepare() -> Main:
         from stripe_sync.service.processes import ApiOptions, dev_process
+        from stripe_sync.service.sealing import dev_sealer
         from stripe_sync.service.store import open_store
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        pipeline_store = open_store(store or f"sqlite:///{data_dir.resolve() / 'pipelines.db'}")
+        pipeline_store = open_store(
+            store or f"sqlite:///{data_dir.resolve() / 'pipelines.db'}",
+            dev_sealer(store_key_file, data_dir),
+        )
         token = api_token
         if token is None:
             token = secrets.token_urlsafe(24)
             print(f"api token: {token}", flush=True)
-        options = ApiOptions("127.0.0.1", port, token, log_config())
-        settings = _activity_settings(backfill_time_limit, live_time_limit)
+        connectors = _connectors(allow_connector)
+        options = ApiOptions("127.0.0.1", port, token, log_config(), connectors)
+        settings = _activity_settings(backfill_time_limit, live_time_limit, connectors)
 
         async def main(stop: asyncio.Event) -> None:
             await dev_process(pipeline_store, data_dir, temporal_port, options, settings, stop)
@@ -200,6 +240,8 @@ def api_command(
     tls_key: TlsKey = None,
     temporal_api_key: TemporalApiKey = None,
     task_queue: TaskQueue = "stripe-sync",
+    allow_connector: AllowConnector = None,
+    store_key_file: StoreKeyFile = None,
 ) -> None:
     """Serve the service API against a Temporal cluster and a Postgres pipeline store."""
 
@@ -208,11 +250,12 @@ def api_command(
 
         if not api_token:
             raise ConfigError("--api-token (or STRIPE_SYNC_API_TOKEN) is required")
-        pipeline_store = _postgres_store(store)
+        connectors = _connectors(allow_connector)
+        pipeline_store = _postgres_store(store, store_key_file)
         temporal = _temporal(
             temporal_address, namespace, tls, tls_ca, tls_cert, tls_key, temporal_api_key
         )
-        options = ApiOptions(host, port, api_token, log_config())
+        options = ApiOptions(host, port, api_token, log_config(), connectors)
 
         async def main(stop: asyncio.Event) -> None:
             await api_process(pipeline_store, temporal, options, stop, task_queue)
@@ -235,22 +278,55 @@ def worker_command(
     task_queue: TaskQueue = "stripe-sync",
     backfill_time_limit: BackfillLimit = 300.0,
     live_time_limit: LiveLimit = 60.0,
+    allow_connector: AllowConnector = None,
+    store_key_file: StoreKeyFile = None,
 ) -> None:
     """Run pipeline workflows and their activities (any number of workers may share a queue)."""
 
     def prepare() -> Main:
         from stripe_sync.service.processes import worker_process
 
-        pipeline_store = _postgres_store(store)
+        pipeline_store = _postgres_store(store, store_key_file)
         temporal = _temporal(
             temporal_address, namespace, tls, tls_ca, tls_cert, tls_key, temporal_api_key
         )
-        settings = _activity_settings(backfill_time_limit, live_time_limit)
+        settings = _activity_settings(
+            backfill_time_limit, live_time_limit, _connectors(allow_connector)
+        )
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is noise
 
         async def main(stop: asyncio.Event) -> None:
             await worker_process(pipeline_store, temporal, settings, stop, task_queue)
+
+        return main
+
+    _finish(prepare)
+
+
+@service_app.command("new-key")
+def new_key_command() -> None:
+    """Print a new random key for sealing the store's secrets (a line of a key file)."""
+    from stripe_sync.service.sealing import new_key
+
+    print(new_key())
+
+
+@service_app.command("rotate-key")
+def rotate_key_command(store: Store = None, store_key_file: StoreKeyFile = None) -> None:
+    """Seal every pipeline again with the first store key (the others only open the old ones)."""
+
+    def prepare() -> Main:
+        from stripe_sync.service.sealing import load_sealer
+        from stripe_sync.service.store import open_store
+
+        if not store:
+            raise ConfigError("--store (or STRIPE_SYNC_STORE_URL) is required")
+        pipeline_store = open_store(store, load_sealer(store_key_file))
+
+        async def main(stop: asyncio.Event) -> None:
+            await pipeline_store.migrate()
+            print(f"resealed {await pipeline_store.reseal()} pipelines with the first key")
 
         return main
 

@@ -25,7 +25,7 @@ import socket
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import activity
@@ -37,6 +37,7 @@ from stripe_sync.engine.registry import destination_state_store
 from stripe_sync.engine.state_store import StateStore
 from stripe_sync.engine.sync import sync
 from stripe_sync.protocol.errors import SyncError
+from stripe_sync.service.connector_policy import ConnectorPolicy
 from stripe_sync.service.platform import max_parallel_accounts, state_name
 from stripe_sync.service.store import (
     PipelineNotFound,
@@ -67,12 +68,14 @@ PROGRESS_SAVE_EVERY_S = 1.0
 
 @dataclass(frozen=True)
 class ActivitySettings:
-    """How long each call may run; ``worker`` names this process in run summaries."""
+    """How long each call may run; ``worker`` names this process in run summaries;
+    ``connectors``: the exec commands and dotted types this worker may run."""
 
     backfill_time_limit: float = 300.0
     live_time_limit: float = 60.0
     progress_interval: float = 1.0
     worker: str = f"{socket.gethostname()}:{os.getpid()}"
+    connectors: ConnectorPolicy = field(default_factory=ConnectorPolicy)
 
 
 class RunRecorder:
@@ -87,7 +90,7 @@ class RunRecorder:
             "worker": worker,
             "attempt": activity.info().attempt,
             "started_at": utc_now(),
-            "event_count": len(request.events),
+            "event_count": 0,
         }
         if request.account is not None:
             self.run["account"] = request.account
@@ -190,8 +193,13 @@ class PipelineActivities:
     @activity.defn(name=SETUP)
     async def setup(self, request: SyncRequest) -> SyncOutcome:
         """Validate the configs and set up both connectors (tables, schema)."""
+        async with _beating():
+            return await self._setup(request)
+
+    async def _setup(self, request: SyncRequest) -> SyncOutcome:
         pipeline = await self._pipeline(request)
         try:
+            await self.settings.connectors.prepare(pipeline)
             await connector_calls.setup(pipeline, "source")
             await connector_calls.setup(pipeline, "destination")
         except SyncError as exc:
@@ -224,6 +232,10 @@ class PipelineActivities:
     async def teardown(self, request: SyncRequest) -> SyncOutcome:
         """Drop the destination's tables, then forget the pipeline. An account of a platform
         pipeline forgets its own rows only: its parent drops the tables."""
+        async with _beating():
+            return await self._teardown(request)
+
+    async def _teardown(self, request: SyncRequest) -> SyncOutcome:
         if request.account is not None:
             await self.store.forget_account(request.pipeline_id, request.account)
             return SyncOutcome("complete", has_more=False)
@@ -232,6 +244,7 @@ class PipelineActivities:
         except ApplicationError:
             return SyncOutcome("complete", has_more=False)
         try:
+            await self.settings.connectors.prepare(pipeline)
             await connector_calls.teardown(pipeline, "destination")
         except SyncError as exc:
             if exc.failure_type not in PERMANENT_FAILURES:
@@ -245,9 +258,12 @@ class PipelineActivities:
         recorder = RunRecorder(
             self.store, request, "live" if live else "backfill", self.settings.worker
         )
+        events = await self.store.events(request.pipeline_id, request.event_ids) if live else []
+        recorder.run["event_count"] = len(events)
         await recorder.begin()
         started = time.monotonic()
         try:
+            await self.settings.connectors.prepare(pipeline)
             state_store = destination_state_store(pipeline) or StoredStateStore(self.store)
         except SyncError as exc:
             return await _finish(recorder, _failed(exc.failure_type, str(exc)))
@@ -258,7 +274,7 @@ class PipelineActivities:
             live=live,
             time_limit=time_limit,
             state_store=state_store,
-            input=_events(request.events) if live and request.events else None,
+            input=_events(events) if events else None,
             progress_interval=self.settings.progress_interval,
             abort=abort,
         )
@@ -277,7 +293,26 @@ class PipelineActivities:
         finally:
             beat.cancel()
             await _close(state_store)
-        return await _finish(recorder, _outcome(recorder))
+        outcome = _outcome(recorder)
+        if outcome.reason not in ("aborted", "error"):  # delivered; else they are sent again
+            await self.store.drop_events(request.pipeline_id, request.event_ids)
+        return await _finish(recorder, outcome)
+
+
+@contextlib.asynccontextmanager
+async def _beating() -> AsyncIterator[None]:
+    """Heartbeat while a call without progress of its own runs (exec connectors start slowly)."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY_S)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 async def _consume(calls: AsyncGenerator[dict[str, Any], None], recorder: RunRecorder) -> None:

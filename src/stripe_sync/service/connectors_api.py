@@ -6,7 +6,9 @@
 - ``POST /connectors/discover`` with a source ``{type, config, command?}``: the streams that
   source offers, as its ``discover`` lists them but without their record schemas (name,
   ``supports_time_range`` and the connector's ``metadata``, e.g. the Stripe events that change a
-  stream). The config is validated first: a 400 names the field that is wrong.
+  stream). The config is validated first: a 400 names the field that is wrong. Installed
+  source types only: an ``exec`` command or ``module:Class`` type never runs in the API process
+  (``connector_policy``), so it gets a 400 whether the operator allowed it or not.
 
 The routes carry no auth of their own: the service app includes them behind its bearer token.
 """
@@ -21,6 +23,7 @@ from pydantic import BaseModel
 from stripe_sync.engine.pipeline import ConnectorRef
 from stripe_sync.engine.registry import Role, connector_types, load_connector, validate_config
 from stripe_sync.protocol.errors import ConfigError
+from stripe_sync.service.connector_policy import ConnectorPolicy
 
 
 class ConnectorType(BaseModel):
@@ -44,7 +47,7 @@ def _described(role: Role) -> list[ConnectorType]:
     ]
 
 
-def connectors_router() -> APIRouter:
+def connectors_router(connectors: ConnectorPolicy) -> APIRouter:
     router = APIRouter()
 
     @router.get("/connectors")
@@ -56,6 +59,12 @@ def connectors_router() -> APIRouter:
         """The streams of a source config (record schemas left out)."""
         if source.type == "exec" and not source.command:
             raise ConfigError("invalid source: an exec connector needs 'command'")
+        connectors.check("source", source)
+        if not connectors.installed("source", source):
+            raise ConfigError(
+                f"source type '{source.type}' runs on workers only: create the pipeline, its "
+                "streams show in its progress"
+            )
         connector = load_connector("source", source)
         config = validate_config(connector, source.config, "source")
         catalog = await connector.discover(config)

@@ -38,6 +38,7 @@ from stripe_sync.protocol.connector import Message
 from stripe_sync.protocol.errors import ConfigError, SyncError
 from stripe_sync.protocol.ndjson import NDJSONError, aread_ndjson
 from stripe_sync.protocol.state import coerce_sync_state, empty_state
+from stripe_sync.service.connector_policy import ConnectorPolicy
 from stripe_sync.service.ndjson_response import NDJSON, NDJSONStream
 
 logger = logging.getLogger(__name__)
@@ -217,11 +218,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "system_error", f"internal error: {type(exc).__name__}")
 
 
-def _pipeline(model: Pipeline) -> Pipeline:
-    """Re-check a request's pipeline with every rule of ``parse_pipeline`` (exec commands)."""
-    return parse_pipeline(model.model_dump())
-
-
 async def _request_body(request: Request, done: asyncio.Event) -> AsyncIterator[bytes]:
     async for chunk in request.stream():
         yield chunk
@@ -229,9 +225,22 @@ async def _request_body(request: Request, done: asyncio.Event) -> AsyncIterator[
 
 
 def create_engine_app(
-    api_token: str | None = None, *, clock: Callable[[], datetime] | None = None
+    api_token: str | None = None,
+    *,
+    connectors: ConnectorPolicy | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
-    """The engine API; ``clock`` pins ``now`` for tests, as in ``sync``."""
+    """The engine API; ``connectors`` names the exec commands and dotted types it may run
+    (default: installed connectors only); ``clock`` pins ``now`` for tests, as in ``sync``."""
+    policy = connectors or ConnectorPolicy()
+
+    async def _pipeline(model: Pipeline) -> Pipeline:
+        """A request's pipeline re-checked with every rule of ``parse_pipeline``, its connectors
+        allowed by the policy, their specs asked off the event loop."""
+        pipeline = parse_pipeline(model.model_dump())
+        await policy.prepare(pipeline)
+        return pipeline
+
     app = FastAPI(
         title="stripe-sync engine",
         version="1",
@@ -252,28 +261,28 @@ def create_engine_app(
 
     @api.post("/check")
     async def check(body: SideRequest) -> dict[str, Any]:
-        status = await connector_calls.check(_pipeline(body.pipeline), body.side)
+        status = await connector_calls.check(await _pipeline(body.pipeline), body.side)
         return {"type": "connection_status", "connection_status": status}
 
     @api.post("/discover")
     async def discover(body: PipelineRequest) -> dict[str, Any]:
-        catalog = await connector_calls.discover(_pipeline(body.pipeline))
+        catalog = await connector_calls.discover(await _pipeline(body.pipeline))
         return {"type": "catalog", "catalog": catalog}
 
     @api.post("/setup", status_code=204)
     async def setup(body: SideRequest) -> Response:
-        await connector_calls.setup(_pipeline(body.pipeline), body.side)
+        await connector_calls.setup(await _pipeline(body.pipeline), body.side)
         return Response(status_code=204)
 
     @api.post("/teardown", status_code=204)
     async def teardown(body: SideRequest) -> Response:
-        await connector_calls.teardown(_pipeline(body.pipeline), body.side)
+        await connector_calls.teardown(await _pipeline(body.pipeline), body.side)
         return Response(status_code=204)
 
     @api.post("/read", response_class=NDJSONStream, responses=STREAMED, status_code=200)
     async def read(body: ReadRequest) -> NDJSONStream:
         messages = connector_calls.read(
-            _pipeline(body.pipeline),
+            await _pipeline(body.pipeline),
             body.state,
             time_limit=body.time_limit,
             state_limit=body.state_limit,
@@ -298,12 +307,12 @@ def create_engine_app(
             raise ConfigError(f"invalid request: {exc}") from None
         except ValidationError as exc:
             raise ConfigError(_first_error(exc.errors())) from None
-        messages = connector_calls.write(_pipeline(header.pipeline), lines)
+        messages = connector_calls.write(await _pipeline(header.pipeline), lines)
         return await NDJSONStream.start(messages, ending_state=empty_state, body_read=body_read)
 
     @api.post("/sync", response_class=NDJSONStream, responses=STREAMED, status_code=200)
     async def sync_route(body: SyncRequest) -> NDJSONStream:
-        pipeline = _pipeline(body.pipeline)
+        pipeline = await _pipeline(body.pipeline)
         if body.use_destination_state and body.state is not None:
             raise ConfigError("invalid request: give either state or use_destination_state")
         store = RecordingStateStore(

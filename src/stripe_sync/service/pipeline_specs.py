@@ -1,9 +1,13 @@
 """What a user may store as a pipeline, and what the API shows of it.
 
 - :func:`validate_spec` checks a spec the way a sync would (connector types, configs against
-  their specs, stream names) before it is stored, so a stored pipeline can always be run.
+  their specs, stream names) before it is stored, so a stored pipeline can always be run. An
+  external connector (an ``exec`` command or ``module:Class`` type the operator allowed,
+  ``connector_policy``) is never loaded here: only its listing is checked; the worker that sets
+  the pipeline up validates its config and streams (a bad one parks the pipeline in ``error``).
 - :func:`redact` replaces every config value the connector's spec marks ``"secret": true`` with
-  :data:`REDACTED`; the API never returns anything else.
+  :data:`REDACTED` (every value of an external connector, whose spec is not asked here); the API
+  never returns anything else.
 - :func:`apply_patch` merges a PATCH into a stored spec. Config keys merge one by one (``null``
   removes a key); a secret sent back as :data:`REDACTED` keeps the stored value, so a client may
   PATCH what it read. Changing a side's ``type`` replaces its config. A pipeline cannot switch
@@ -14,6 +18,7 @@ A spec is the engine's ``Pipeline`` plus the service's own fields (:class:`Servi
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 from typing import Any
@@ -24,6 +29,7 @@ from stripe_sync.engine.catalog_selection import select_streams
 from stripe_sync.engine.pipeline import ConnectorRef, Pipeline, parse_pipeline
 from stripe_sync.engine.registry import Role, load_connector, secret_fields, validate_config
 from stripe_sync.protocol.errors import ConfigError
+from stripe_sync.service.connector_policy import ConnectorPolicy
 from stripe_sync.service.platform import (
     DEFAULT_MAX_PARALLEL_ACCOUNTS,
     SERVICE_FIELDS,
@@ -55,22 +61,37 @@ class ServicePipeline(Pipeline, ServiceFields):
 
 
 @functools.cache
-def _secrets(role: Role, connector_type: str, command: str | None) -> frozenset[str]:
-    """The secret config keys of a connector (cached: an ``exec`` spec runs a command)."""
-    connector = load_connector(role, ConnectorRef(type=connector_type, command=command))
-    return frozenset(secret_fields(connector.spec() or {}))
+def _secrets(role: Role, connector_type: str) -> frozenset[str] | None:
+    """The secret config keys of an installed connector; None (all) for any other."""
+    ref = ConnectorRef(type=connector_type)
+    if not ConnectorPolicy.installed(role, ref):
+        return None
+    return frozenset(secret_fields(load_connector(role, ref).spec() or {}))
 
 
-async def validate_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """The normalised spec; ConfigError naming the field when it could not run."""
+async def validate_spec(spec: dict[str, Any], connectors: ConnectorPolicy) -> dict[str, Any]:
+    """The normalised spec; ConfigError naming the field when it could not run, or when a
+    connector is neither installed nor allowed by ``connectors``.
+
+    The checks run in a thread with an event loop of its own: a connector that reads a file or
+    works hard in ``spec`` or ``discover`` never holds the caller's loop (the API's)."""
+    return await asyncio.to_thread(asyncio.run, _validated(spec, connectors))
+
+
+async def _validated(spec: dict[str, Any], connectors: ConnectorPolicy) -> dict[str, Any]:
     try:
         service = ServiceFields.model_validate({k: spec[k] for k in SERVICE_FIELDS if k in spec})
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(f"invalid pipeline: {first['loc'][0]}: {first['msg']}") from None
     pipeline = parse_pipeline(engine_spec(spec))
+    connectors.check_pipeline(pipeline)
     for role in SIDES:
         ref = getattr(pipeline, role)
+        if not connectors.installed(role, ref):
+            if REDACTED in (ref.config or {}).values():
+                raise ConfigError(f"invalid {role} config: give each value, not {REDACTED}")
+            continue
         connector = load_connector(role, ref)
         if any(ref.config.get(name) == REDACTED for name in secret_fields(connector.spec() or {})):
             raise ConfigError(f"invalid {role} config: give the secret itself, not {REDACTED}")
@@ -86,7 +107,8 @@ def redact(spec: dict[str, Any]) -> dict[str, Any]:
     for role in SIDES:
         ref = shown.get(role) or {}
         config = ref.get("config") or {}
-        for name in _secrets(role, ref["type"], ref.get("command")) & set(config):
+        secrets = _secrets(role, ref["type"])
+        for name in set(config) if secrets is None else secrets & set(config):
             config[name] = REDACTED
     return shown
 

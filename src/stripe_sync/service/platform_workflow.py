@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         PlatformWorkflowInput,
         SyncOutcome,
         SyncRequest,
+        WebhookRef,
         account_workflow_id,
     )
     from stripe_sync.service.workflows import (
@@ -226,10 +227,9 @@ class PlatformWorkflow:
         self.outbox.append(Forward("sync_now"))
 
     @workflow.signal
-    def webhook_event(self, event: dict[str, Any]) -> None:
-        account = event.get("account")
-        if account in self.carry.admission.admitted:
-            self.outbox.append(Forward("webhook_event", account, event))
+    def webhook_event(self, ref: WebhookRef) -> None:
+        if ref.account in self.carry.admission.admitted:
+            self.outbox.append(Forward("webhook_event", ref.account, ref))
         # an account not started yet reads everything when it backfills
 
     @workflow.signal

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import uvicorn
 from temporalio.client import Client
 
 from stripe_sync.service.activities import ActivitySettings
+from stripe_sync.service.connector_policy import ConnectorPolicy
 from stripe_sync.service.dev_server import TemporalDevServer
 from stripe_sync.service.service_api import create_service_app
 from stripe_sync.service.store import PipelineStore
@@ -34,6 +35,7 @@ class ApiOptions:
     port: int
     api_token: str
     log_config: dict[str, Any] | None = None
+    connectors: ConnectorPolicy = field(default_factory=ConnectorPolicy)
 
 
 class ApiServer(uvicorn.Server):
@@ -74,7 +76,13 @@ async def serve_api(
     async def same_client() -> Client:
         return client
 
-    app = create_service_app(store, same_client, api_token=options.api_token, task_queue=task_queue)
+    app = create_service_app(
+        store,
+        same_client,
+        api_token=options.api_token,
+        task_queue=task_queue,
+        connectors=options.connectors,
+    )
     config = uvicorn.Config(app, log_config=options.log_config, server_header=False)
     server = ApiServer(config, f"listening {address}")
     serving = asyncio.create_task(server.serve(sockets=[sock]))

@@ -31,6 +31,8 @@ from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRej
 from temporalio.service import RPCError
 
 from stripe_sync.protocol.errors import ConfigError
+from stripe_sync.service.api_errors import install_error_answers
+from stripe_sync.service.connector_policy import ConnectorPolicy
 from stripe_sync.service.connectors_api import connectors_router
 from stripe_sync.service.dashboard import mount_dashboard
 from stripe_sync.service.engine_api import ErrorResponse, error_response
@@ -46,6 +48,7 @@ from stripe_sync.service.platform_workflow import PlatformWorkflow
 from stripe_sync.service.progress_view import display_model
 from stripe_sync.service.store import (
     DesiredStatus,
+    InboxFull,
     PipelineNotFound,
     PipelineStore,
     StoredPipeline,
@@ -58,6 +61,7 @@ from stripe_sync.service.workflow_types import (
     PipelineWorkflowInput,
     PlatformCarry,
     PlatformWorkflowInput,
+    WebhookRef,
     workflow_id,
 )
 from stripe_sync.service.workflows import PipelineWorkflow
@@ -70,6 +74,8 @@ BearerCredentials = Annotated[
     HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))
 ]
 SSE_POLL_S = 1.0
+WEBHOOK_BODY_LIMIT = 512 * 1024
+"""Stripe's events are a few KiB; a larger body is refused (413) before it is read whole."""
 SSE_KEEPALIVE_S = 15.0
 
 
@@ -288,9 +294,12 @@ def create_service_app(
     *,
     api_token: str,
     task_queue: str = TASK_QUEUE,
+    connectors: ConnectorPolicy | None = None,
 ) -> FastAPI:
-    """The service API; ``connect`` gives the Temporal client once the server's loop runs."""
+    """The service API; ``connect`` gives the Temporal client once the server's loop runs;
+    ``connectors`` names the external connectors pipelines may use (default: installed only)."""
     service = Service(store, task_queue)
+    policy = connectors or ConnectorPolicy()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -306,6 +315,7 @@ def create_service_app(
         lifespan=lifespan,
     )
     _install_handlers(app)
+    install_error_answers(app)
     expected = api_token.encode()
 
     async def authorized(credentials: BearerCredentials) -> None:
@@ -321,7 +331,7 @@ def create_service_app(
 
     @api.post("/pipelines", status_code=201)
     async def create_pipeline(body: ServicePipeline, response: Response) -> PipelineView:
-        spec = await validate_spec(body.model_dump(exclude_none=True))
+        spec = await validate_spec(body.model_dump(exclude_none=True), policy)
         stored = await store.create(spec)
         await service.start(stored)
         response.headers["ETag"] = etag(stored)
@@ -348,7 +358,7 @@ def create_service_app(
         if version is not None and version != stored.version:
             raise VersionConflict(stored.version)
         patch = body.model_dump(include=body.model_fields_set)
-        spec = await validate_spec(apply_patch(stored.spec, patch))
+        spec = await validate_spec(apply_patch(stored.spec, patch), policy)
         stored = await store.update(pipeline_id, expected_version=stored.version, spec=spec)
         response.headers["ETag"] = etag(stored)
         return await service.view(stored)
@@ -394,10 +404,22 @@ def create_service_app(
             headers={"cache-control": "no-store", "x-accel-buffering": "no"},
         )
 
-    @app.post("/webhooks/{pipeline_id}", responses={400: {"model": ErrorResponse}})
+    @app.post(
+        "/webhooks/{pipeline_id}",
+        responses={
+            400: {"model": ErrorResponse},
+            413: {"model": ErrorResponse, "description": "body over the webhook size cap"},
+            503: {"model": ErrorResponse, "description": "too many events waiting; resend later"},
+        },
+    )
     async def webhook(pipeline_id: str, request: Request) -> JSONResponse:
-        """A Stripe event; the signature is checked with the source's ``webhook_secrets``."""
-        payload = await request.body()
+        """A Stripe event; the signature is checked with the source's ``webhook_secrets``, the
+        event kept in the store and its id signalled to the workflow."""
+        payload = await capped_body(request)
+        if payload is None:
+            return error_response(
+                413, "config_error", f"webhook refused: the body exceeds {WEBHOOK_BODY_LIMIT} bytes"
+            )
         try:
             stored = await store.get(pipeline_id)
             secrets = stored.spec["source"].get("config", {}).get("webhook_secrets") or []
@@ -409,15 +431,41 @@ def create_service_app(
             event = orjson.loads(payload)
         except orjson.JSONDecodeError:
             event = None
-        if not isinstance(event, dict) or "type" not in event:
+        if (
+            not isinstance(event, dict)
+            or "type" not in event
+            or not isinstance(event.get("id"), str)
+        ):
             return error_response(400, "config_error", "webhook refused: not a Stripe event")
-        await service.start(stored, "webhook_event", event)
+        try:
+            await store.add_event(pipeline_id, event["id"], payload)
+        except InboxFull:
+            return error_response(
+                503, "rate_limit", "webhook deferred: too many events wait for this pipeline"
+            )
+        account = event.get("account") if isinstance(event.get("account"), str) else None
+        await service.start(stored, "webhook_event", WebhookRef(event["id"], account))
         return JSONResponse({"received": True})
 
     app.include_router(api)
-    app.include_router(connectors_router(), dependencies=[Depends(authorized)], responses=ERRORS)
+    app.include_router(
+        connectors_router(policy), dependencies=[Depends(authorized)], responses=ERRORS
+    )
     mount_dashboard(app)
     return app
+
+
+async def capped_body(request: Request) -> bytes | None:
+    """The request body, or None once it passes :data:`WEBHOOK_BODY_LIMIT` (read no further)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > WEBHOOK_BODY_LIMIT:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > WEBHOOK_BODY_LIMIT:
+            return None
+    return bytes(body)
 
 
 async def _progress_events(service: Service, pipeline_id: str) -> AsyncIterator[bytes]:

@@ -4,11 +4,16 @@ for ``stripe-sync service dev``).
 Every API process and worker shares one store. Pipelines carry a ``version`` that each change
 increments (the API's ETag / ``If-Match``): an update names the version it read and fails with
 :class:`VersionConflict` when someone changed the pipeline in between. Configs are kept whole,
-secrets included, because workers need them; redacting them is the API's job.
+secrets included, because workers need them, but sealed (``sealing``): the ``spec`` column holds
+a Fernet token, never clear text; redacting them in answers is the API's job.
 
 Progress, runs and states are keyed by the pipeline id, or ``<pipeline id>/<account>`` for the
 children of a platform pipeline (``platform.state_name``); deleting a pipeline removes its
 accounts' rows too, and its runs include theirs.
+
+Verified webhook events wait in ``webhook_events`` for the pipeline's next live call, which
+receives them by id (Temporal's history holds ids only); at most :data:`WEBHOOK_INBOX_LIMIT` per
+pipeline, each kept at most :data:`WEBHOOK_KEEP_S`.
 
 The schema is created and upgraded by :meth:`PipelineStore.migrate` (numbered migrations, applied
 once under a lock so several processes may start at the same moment). The code is plain DB-API
@@ -34,6 +39,7 @@ import psycopg
 from stripe_sync.engine.pipeline import Pipeline
 from stripe_sync.protocol.errors import ConfigError
 from stripe_sync.service.platform import account_pipeline, engine_spec, state_name
+from stripe_sync.service.sealing import Sealer
 
 DesiredStatus = Literal["active", "paused", "deleting"]
 T = TypeVar("T")
@@ -64,14 +70,30 @@ MIGRATIONS: list[list[str]] = [
             state TEXT NOT NULL,
             updated_at TEXT NOT NULL)""",
     ],
+    [
+        """CREATE TABLE webhook_events (
+            pipeline_id TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            event TEXT NOT NULL,
+            PRIMARY KEY (pipeline_id, event_id))""",
+    ],
 ]
-KEYED_TABLES = ("pipeline_states", "pipeline_runs", "pipeline_progress")
+KEYED_TABLES = ("pipeline_states", "pipeline_runs", "pipeline_progress", "webhook_events")
 """The tables keyed by a pipeline's (or one of its accounts') state name."""
+WEBHOOK_INBOX_LIMIT = 5000
+"""Webhook events one pipeline may have waiting; past it the webhook answers 503 (Stripe retries)."""
+WEBHOOK_KEEP_S = 24 * 3600.0
+"""Events waiting longer are dropped (the source's events polling reads them anyway)."""
 MIGRATION_LOCK = 0x5717E_5E11  # any constant: the advisory lock Postgres migrations take
 
 
 class PipelineNotFound(LookupError):
     """No pipeline has this id (never created, or deleted)."""
+
+
+class InboxFull(Exception):
+    """A pipeline already has as many webhook events waiting as the store keeps."""
 
 
 class VersionConflict(Exception):
@@ -112,20 +134,11 @@ class StoredPipeline:
 class PipelineStore:
     """See the module docstring. Build one with :func:`open_store`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, sealer: Sealer) -> None:
         self.url = url
-        self.dialect: Literal["postgres", "sqlite"]
-        if url.startswith(("postgresql://", "postgres://")):
-            self.dialect = "postgres"
-            self._path: Path | None = None
-        elif url.startswith("sqlite:///"):
-            self.dialect = "sqlite"
-            self._path = Path(url.removeprefix("sqlite:///"))
-        else:
-            scheme = url.partition("://")[0] if "://" in url else url[:20]
-            raise ConfigError(
-                f"unsupported store URL scheme '{scheme}' (postgresql:// or sqlite:///)"
-            )
+        self.sealer = sealer
+        self.dialect = store_dialect(url)
+        self._path = Path(url.removeprefix("sqlite:///")) if self.dialect == "sqlite" else None
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -164,6 +177,20 @@ class PipelineStore:
         cursor = conn.execute(self._sql(statement), params)
         return list(cursor.fetchall()) if cursor.description is not None else []
 
+    def _seal(self, spec: dict[str, Any]) -> str:
+        return self.sealer.seal(_dumps(spec))
+
+    def _pipeline(self, row: tuple[Any, ...]) -> StoredPipeline:
+        pipeline_id, spec, desired_status, version, created_at, updated_at = row
+        return StoredPipeline(
+            pipeline_id,
+            _loads(self.sealer.unseal(spec)),
+            desired_status,
+            int(version),
+            created_at,
+            updated_at,
+        )
+
     # -- schema ----------------------------------------------------------------------------
 
     async def migrate(self) -> int:
@@ -185,7 +212,32 @@ class PipelineStore:
                     self._sql("INSERT INTO pipeline_store_migrations VALUES (%s, %s)"),
                     (number, utc_now()),
                 )
+            self._seal_clear_specs(conn)
             return len(MIGRATIONS)
+
+        return await self._run(work)
+
+    def _seal_clear_specs(self, conn: Any) -> None:
+        """Seal the specs a store from before sealing kept in clear (JSON objects)."""
+        rows = self._rows(conn, "SELECT id, spec FROM pipelines WHERE substr(spec, 1, 1) = '{'")
+        for pipeline_id, spec in rows:
+            conn.execute(
+                self._sql("UPDATE pipelines SET spec = %s WHERE id = %s"),
+                (self.sealer.seal(spec), pipeline_id),
+            )
+
+    async def reseal(self) -> int:
+        """Seal every pipeline again with the first key (key rotation); returns how many."""
+
+        def work(conn: Any) -> int:
+            lock = " FOR UPDATE" if self.dialect == "postgres" else ""
+            rows = self._rows(conn, f"SELECT id, spec FROM pipelines{lock}")
+            for pipeline_id, spec in rows:
+                conn.execute(
+                    self._sql("UPDATE pipelines SET spec = %s WHERE id = %s"),
+                    (self.sealer.reseal(spec), pipeline_id),
+                )
+            return len(rows)
 
         return await self._run(work)
 
@@ -198,7 +250,7 @@ class PipelineStore:
         def work(conn: Any) -> None:
             conn.execute(
                 self._sql("INSERT INTO pipelines VALUES (%s, %s, %s, %s, %s, %s)"),
-                (pipeline.id, _dumps(spec), "active", 1, now, now),
+                (pipeline.id, self._seal(spec), "active", 1, now, now),
             )
 
         await self._run(work)
@@ -216,12 +268,12 @@ class PipelineStore:
         rows = self._rows(conn, "SELECT * FROM pipelines WHERE id = %s", pipeline_id)
         if not rows:
             raise PipelineNotFound(pipeline_id)
-        return _pipeline(rows[0])
+        return self._pipeline(rows[0])
 
     async def all(self) -> list[StoredPipeline]:
         def work(conn: Any) -> list[StoredPipeline]:
             rows = self._rows(conn, "SELECT * FROM pipelines ORDER BY created_at, id")
-            return [_pipeline(row) for row in rows]
+            return [self._pipeline(row) for row in rows]
 
         return await self._run(work)
 
@@ -253,7 +305,7 @@ class PipelineStore:
                     "updated_at = %s WHERE id = %s AND version = %s"
                 ),
                 (
-                    _dumps(changed.spec),
+                    self._seal(changed.spec),
                     changed.desired_status,
                     changed.version,
                     changed.updated_at,
@@ -313,6 +365,78 @@ class PipelineStore:
                     "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
                 ),
                 (pipeline_id, _dumps(state), utc_now()),
+            )
+
+        await self._run(work)
+
+    # -- webhook events waiting for a live call ------------------------------------------
+
+    async def add_event(
+        self,
+        pipeline_id: str,
+        event_id: str,
+        event: bytes,
+        *,
+        limit: int = WEBHOOK_INBOX_LIMIT,
+        keep_s: float = WEBHOOK_KEEP_S,
+    ) -> None:
+        """Keep a verified event for the pipeline's next live call (once per event id).
+
+        Events older than ``keep_s`` are dropped first (the source's events polling reads them
+        anyway); :class:`InboxFull` when ``limit`` events already wait."""
+        cutoff = datetime.fromtimestamp(datetime.now(UTC).timestamp() - keep_s, UTC)
+
+        def work(conn: Any) -> None:
+            conn.execute(
+                self._sql("DELETE FROM webhook_events WHERE pipeline_id = %s AND received_at < %s"),
+                (pipeline_id, cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ")),
+            )
+            waiting = self._rows(
+                conn, "SELECT count(*) FROM webhook_events WHERE pipeline_id = %s", pipeline_id
+            )
+            if int(waiting[0][0]) >= limit:
+                raise InboxFull(pipeline_id)
+            conn.execute(
+                self._sql(
+                    "INSERT INTO webhook_events VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (pipeline_id, event_id) DO NOTHING"
+                ),
+                (pipeline_id, event_id, utc_now(), event.decode()),
+            )
+
+        await self._run(work)
+
+    async def events(self, pipeline_id: str, event_ids: list[str]) -> list[dict[str, Any]]:
+        """The stored events of ``event_ids``, in that order (those no longer kept left out)."""
+        if not event_ids:
+            return []
+
+        def work(conn: Any) -> dict[str, str]:
+            marks = ", ".join(["%s"] * len(event_ids))
+            rows = self._rows(
+                conn,
+                f"SELECT event_id, event FROM webhook_events "
+                f"WHERE pipeline_id = %s AND event_id IN ({marks})",
+                pipeline_id,
+                *event_ids,
+            )
+            return dict(rows)
+
+        found = await self._run(work)
+        return [_loads(found[event_id]) for event_id in event_ids if event_id in found]
+
+    async def drop_events(self, pipeline_id: str, event_ids: list[str]) -> None:
+        """Forget events a live call delivered."""
+        if not event_ids:
+            return
+
+        def work(conn: Any) -> None:
+            marks = ", ".join(["%s"] * len(event_ids))
+            conn.execute(
+                self._sql(
+                    f"DELETE FROM webhook_events WHERE pipeline_id = %s AND event_id IN ({marks})"
+                ),
+                (pipeline_id, *event_ids),
             )
 
         await self._run(work)
@@ -406,15 +530,26 @@ class StoredStateStore:
         await self.store.save_state(pipeline, state)
 
 
-def open_store(url: str, *, allow_sqlite: bool = True) -> PipelineStore:
-    """A store for ``url``; ``allow_sqlite=False`` (api, worker) refuses SQLite with a ConfigError."""
-    store = PipelineStore(url)
-    if store.dialect == "sqlite" and not allow_sqlite:
-        raise ConfigError(
-            "a SQLite pipeline store is for `stripe-sync service dev` only; "
-            "give a postgresql:// store URL"
-        )
-    return store
+def store_dialect(url: str, *, allow_sqlite: bool = True) -> Literal["postgres", "sqlite"]:
+    """The database a store URL names; a ConfigError for any other, or for SQLite when
+    ``allow_sqlite=False`` (api, worker)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgres"
+    if url.startswith("sqlite:///"):
+        if not allow_sqlite:
+            raise ConfigError(
+                "a SQLite pipeline store is for `stripe-sync service dev` only; "
+                "give a postgresql:// store URL"
+            )
+        return "sqlite"
+    scheme = url.partition("://")[0] if "://" in url else url[:20]
+    raise ConfigError(f"unsupported store URL scheme '{scheme}' (postgresql:// or sqlite:///)")
+
+
+def open_store(url: str, sealer: Sealer, *, allow_sqlite: bool = True) -> PipelineStore:
+    """A store for ``url`` sealing its secrets with ``sealer`` (see :func:`store_dialect`)."""
+    store_dialect(url, allow_sqlite=allow_sqlite)
+    return PipelineStore(url, sealer)
 
 
 def _dumps(value: Any) -> str:
@@ -423,10 +558,3 @@ def _dumps(value: Any) -> str:
 
 def _loads(text: str) -> Any:
     return orjson.loads(text)
-
-
-def _pipeline(row: tuple[Any, ...]) -> StoredPipeline:
-    pipeline_id, spec, desired_status, version, created_at, updated_at = row
-    return StoredPipeline(
-        pipeline_id, _loads(spec), desired_status, int(version), created_at, updated_at
-    )

@@ -7,7 +7,6 @@ standard-library code, safe inside the workflow sandbox.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from stripe_sync.service.admission import Admission
 
@@ -40,6 +39,16 @@ def account_workflow_id(pipeline_id: str, account: str) -> str:
 
 
 @dataclass
+class WebhookRef:
+    """A verified webhook event, by reference: its body waits in the pipeline store
+    (``webhook_events``), so Temporal's history never holds event data."""
+
+    event_id: str
+    account: str | None = None
+    """The connected account a Connect event is for (a platform pipeline forwards by it)."""
+
+
+@dataclass
 class Carry:
     """What a workflow hands to its next run when it continues as new."""
 
@@ -49,7 +58,8 @@ class Carry:
     error: str | None = None
     stream_failures: int = 0
     stream_retry_at: str | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
+    event_ids: list[str] = field(default_factory=list)
+    """Webhook events waiting for the next live call (their bodies are in the store)."""
     seen_event_ids: list[str] = field(default_factory=list)
 
 
@@ -99,11 +109,11 @@ class PlatformWorkflowInput:
 
 @dataclass
 class SyncRequest:
-    """One activity call for a pipeline; ``events`` are verified webhook events for a live call;
-    ``account`` names the connected account of a platform pipeline's child."""
+    """One activity call for a pipeline; ``event_ids`` name verified webhook events (in the store)
+    for a live call; ``account`` names the connected account of a platform pipeline's child."""
 
     pipeline_id: str
-    events: list[dict[str, Any]] = field(default_factory=list)
+    event_ids: list[str] = field(default_factory=list)
     account: str | None = None
 
 

@@ -4,7 +4,8 @@
     → teardown on delete
 
 Signals: ``pause``, ``resume``, ``delete``, ``sync_now`` (start a new, incremental run) and
-``webhook_event`` (a verified Stripe event for the next live call). Query: ``status``.
+``webhook_event`` (a ``WebhookRef``: the id of a verified Stripe event the API stored for the next
+live call). Query: ``status``.
 The child of a platform pipeline (``account`` set, started set up by its parent) syncs that one
 connected account and reports each change of its status to its parent (signal ``account_status``;
 again when asked: ``report_status``); ``deleted`` once it forgot its own state.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -43,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         PipelineWorkflowInput,
         SyncOutcome,
         SyncRequest,
+        WebhookRef,
         workflow_id,
     )
 
@@ -182,15 +184,15 @@ class PipelineWorkflow:
             self.carry.stream_retry_at = None
 
     async def live(self) -> None:
-        events, self.carry.events = self.carry.events, []
+        event_ids, self.carry.event_ids = self.carry.event_ids, []
         retry_at = self.carry.stream_retry_at
         outcome = await self.run_activity(
             LIVE,
-            events=events,
+            event_ids=event_ids,
             until=datetime.fromisoformat(retry_at) if retry_at else None,
         )
         if outcome is None or outcome.reason == "aborted":
-            self.carry.events = events + self.carry.events  # upserts are idempotent: resend
+            self.carry.event_ids = event_ids + self.carry.event_ids  # upserts are idempotent
         if outcome is not None and not self.park_on_error(outcome) and outcome.has_more:
             self.carry.backfill_pending = True  # a stream was reset and must be backfilled again
 
@@ -210,7 +212,7 @@ class PipelineWorkflow:
         self,
         name: str,
         *,
-        events: list[dict[str, Any]] | None = None,
+        event_ids: list[str] | None = None,
         until: datetime | None = None,
         interruptible: bool = True,
     ) -> SyncOutcome | None:
@@ -221,7 +223,7 @@ class PipelineWorkflow:
                 return False
             return self.deleting or self.carry.paused or (name == LIVE and self.sync_requested)
 
-        request = SyncRequest(self.pipeline_id, events or [], self.account)
+        request = SyncRequest(self.pipeline_id, event_ids or [], self.account)
         return await run_call(name, request, SyncOutcome, interrupted, until)
 
     async def report(self, status: PipelineStatus) -> None:
@@ -266,13 +268,11 @@ class PipelineWorkflow:
         await self.report(self.status())
 
     @workflow.signal
-    def webhook_event(self, event: dict[str, Any]) -> None:
-        event_id = str(event.get("id") or "")
-        if event_id and event_id in self.carry.seen_event_ids:
+    def webhook_event(self, ref: WebhookRef) -> None:
+        if ref.event_id in self.carry.seen_event_ids:
             return
-        if event_id:
-            self.carry.seen_event_ids = [*self.carry.seen_event_ids, event_id][-EVENT_IDS_KEPT:]
-        self.carry.events.append(event)
+        self.carry.seen_event_ids = [*self.carry.seen_event_ids, ref.event_id][-EVENT_IDS_KEPT:]
+        self.carry.event_ids.append(ref.event_id)
 
     @workflow.query
     def status(self) -> PipelineStatus:
@@ -290,5 +290,5 @@ class PipelineWorkflow:
             backfill_complete=carry.set_up and not carry.backfill_pending,
             stream_failures=carry.stream_failures,
             stream_retry_at=carry.stream_retry_at,
-            pending_events=len(carry.events),
+            pending_events=len(carry.event_ids),
         )
