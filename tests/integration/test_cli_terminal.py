@@ -180,6 +180,10 @@ def test_demo_completes_from_an_empty_directory_and_answers_its_queries(tmp_path
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Charges per month" in done.stderr
+    metrics = done.stderr.split("Monthly recurring revenue and its movements:")[1].splitlines()
+    assert metrics[1].strip().startswith("stripe-sync metrics --to sqlite:///stripe-demo.db")
+    assert metrics[2].split()[:3] == ["month", "cur", "MRR"]
+    assert {line.split()[1] for line in metrics[3:] if line.strip()} == {"eur", "usd"}
     with sqlite3.connect(tmp_path / "stripe-demo.db") as connection:
         months = connection.execute(
             "SELECT substr(created_at, 1, 7), count(*) FROM charges GROUP BY 1"

@@ -2,7 +2,8 @@
 
 Starts the fake server in-process with a realistic live-mode data set (about 30 streams, 56,000
 objects, 250 ms latency, Stripe's live limits), syncs it with a budget of 100 requests/s and the
-live display, then prints a summary and answers two example queries from the new database.
+live display, then prints a summary, answers two example queries from the new database and ends
+with the subscription metrics of the last six months (``stripe-sync metrics``).
 It writes only into a database it created or marked as a demo one (``demo_database.py``).
 
 With ``--connected-accounts N`` the fake is a platform with N connected accounts of skewed sizes
@@ -107,6 +108,21 @@ def print_examples(database: Path, queries: tuple[tuple[str, str], ...]) -> None
                 print("  " + " | ".join(str(value) for value in row), file=sys.stderr)
 
 
+def print_metrics(to: str, months: int = 6) -> None:
+    """The ``stripe-sync metrics`` table of the demo database, on stderr like the examples."""
+    from stripe_sync.cli.metrics_command import table_lines
+    from stripe_sync.metrics import monthly_metrics
+
+    rows = monthly_metrics(to, months=months)
+    print(
+        f"\nMonthly recurring revenue and its movements:\n"
+        f"  stripe-sync metrics --to {redact_url(to)} --months {months}",
+        file=sys.stderr,
+    )
+    for line in table_lines(rows):
+        print("  " + line, file=sys.stderr)
+
+
 def demo_command(
     to: Annotated[
         str,
@@ -144,6 +160,7 @@ def demo_command(
         "rate_limit": ACCOUNT_RPS,
         "endpoint_rate_limit": ENDPOINT_RPS,
         "connected_accounts": connected_accounts,
+        "subscription_histories": True,
     }
     assert set(settings) <= set(FakeStripeConfig.__dataclass_fields__)
     mode = OutputMode(progress=progress, plain=plain, ndjson=ndjson)
@@ -186,4 +203,6 @@ def demo_command(
         code = run_command(main)
     if code == exit_codes.DONE and fresh_file is not None:
         print_examples(fresh_file, PLATFORM_QUERIES if platform else EXAMPLE_QUERIES)
+    if code == exit_codes.DONE:
+        print_metrics(to)
     raise typer.Exit(code)

@@ -97,6 +97,13 @@ def fake_stripe_command(
             help="N[:deny=K]: N connected accounts of skewed sizes, the last K refusing access",
         ),
     ] = None,
+    subscription_histories: Annotated[
+        bool,
+        typer.Option(
+            "--subscription-histories",
+            help="subscriptions with coherent prices, trials, coupons and cancellations",
+        ),
+    ] = False,
 ) -> None:
     """Serve a Stripe-compatible API with seeded data; prints `listening http://HOST:PORT`."""
     try:
@@ -126,6 +133,7 @@ def fake_stripe_command(
             webhook_secret=webhook_secret,
             connected_accounts=connected,
             denied_accounts=denied,
+            subscription_histories=subscription_histories,
         )
     except ConfigError as exc:
         print(f"stripe-sync: {exc}", file=sys.stderr)

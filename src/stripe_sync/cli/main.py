@@ -19,6 +19,7 @@ from stripe_sync.protocol.errors import ConfigError
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("stripe_sync.cli.demo", "demo_command"),
     "fake-stripe": ("stripe_sync.cli.fake_stripe_command", "fake_stripe_command"),
+    "metrics": ("stripe_sync.cli.metrics_command", "metrics_command"),
     "pipeline": ("stripe_sync.cli.pipeline_commands", "pipeline_app"),
     "streams": ("stripe_sync.cli.streams", "streams_command"),
     "sync": ("stripe_sync.cli.sync_command", "sync_command"),

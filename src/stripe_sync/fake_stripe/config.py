@@ -88,6 +88,10 @@ class FakeStripeConfig:
     account ``i`` (0 = the newest) gets the platform's counts divided by ``i + 1``."""
     denied_accounts: int = 0
     """How many of the connected accounts (the last, smallest ones) refuse the platform (403)."""
+    subscription_histories: bool = False
+    """Seeded subscriptions and their items get coherent billing histories (prices, quantities,
+    trials, coupons, cancellations) instead of schema-shaped values; see
+    :mod:`.subscription_histories`."""
 
     def platform_config(self) -> FakeStripeConfig:
         """The platform's settings: its ``accounts`` list holds the connected accounts."""

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
+from stripe_sync.fake_stripe import subscription_histories
 from stripe_sync.fake_stripe.config import DEFAULT_OBJECTS, FakeStripeConfig, ListSize
 from stripe_sync.fake_stripe.errors import invalid_value
 from stripe_sync.fake_stripe.ids import IdCodec, derive_key, mix64, prefix_for
@@ -71,6 +72,8 @@ class AccountData:
         """When the account was opened: a day before its oldest object."""
         accounts = catalog.streams.get("accounts")
         self._account_schema = accounts.json_schema if accounts else {}
+        if config.subscription_histories:
+            subscription_histories.install(self)
 
     @cached_property
     def account_object(self) -> dict[str, Any]:
