@@ -14,46 +14,50 @@ from typing import Any
 
 from stripe_sync.engine.catalog_selection import configure_catalog, select_streams
 from stripe_sync.engine.pipeline import Pipeline, parse_pipeline
-from stripe_sync.engine.registry import Role, load_connector, validate_config
+from stripe_sync.engine.registry import Role, checked_config, load_connector
 from stripe_sync.engine.sync_run import SyncRun
+from stripe_sync.protocol.boundary import check_catalog
 from stripe_sync.protocol.connector import Message, call_setup, call_teardown
 from stripe_sync.protocol.state import coerce_sync_state
 
 
-def _side(pipeline: Pipeline, role: Role) -> tuple[Any, dict[str, Any]]:
+async def _side(pipeline: Pipeline, role: Role) -> tuple[Any, dict[str, Any]]:
     ref = pipeline.source if role == "source" else pipeline.destination
     connector = load_connector(role, ref)
-    return connector, validate_config(connector, ref.config, role)
+    return connector, await checked_config(connector, ref.config, role)
 
 
 async def check(pipeline: Pipeline | dict[str, Any] | str, role: Role) -> dict[str, Any]:
     """The ``connection_status`` payload of one side."""
-    connector, config = _side(parse_pipeline(pipeline), role)
+    connector, config = await _side(parse_pipeline(pipeline), role)
     status: dict[str, Any] = await connector.check(config)
     return status
 
 
 async def discover(pipeline: Pipeline | dict[str, Any] | str) -> dict[str, Any]:
     """The source's catalog, narrowed to the pipeline's streams."""
-    parsed = parse_pipeline(pipeline)
-    source, config = _side(parsed, "source")
-    return {"streams": select_streams(await source.discover(config), parsed.streams)}
+    return await _selected_catalog(parse_pipeline(pipeline))
+
+
+async def _discovered(parsed: Pipeline, source: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """The source's whole catalog, checked at the boundary."""
+    return check_catalog(await source.discover(config), f"source/{parsed.source.type}")
 
 
 async def _selected_catalog(parsed: Pipeline) -> dict[str, Any]:
-    source, config = _side(parsed, "source")
-    return {"streams": select_streams(await source.discover(config), parsed.streams)}
+    source, config = await _side(parsed, "source")
+    return {"streams": select_streams(await _discovered(parsed, source, config), parsed.streams)}
 
 
 async def setup(pipeline: Pipeline | dict[str, Any] | str, role: Role) -> None:
     parsed = parse_pipeline(pipeline)
-    connector, config = _side(parsed, role)
+    connector, config = await _side(parsed, role)
     await call_setup(connector, config, await _selected_catalog(parsed))
 
 
 async def teardown(pipeline: Pipeline | dict[str, Any] | str, role: Role) -> None:
     parsed = parse_pipeline(pipeline)
-    connector, config = _side(parsed, role)
+    connector, config = await _side(parsed, role)
     await call_teardown(connector, config, await _selected_catalog(parsed))
 
 
@@ -70,9 +74,9 @@ async def read(
     source emitted, and ``state_limit`` counts emitted states.
     """
     parsed = parse_pipeline(pipeline)
-    source, config = _side(parsed, "source")
+    source, config = await _side(parsed, "source")
     coerced = coerce_sync_state(state)
-    streams = select_streams(await source.discover(config), parsed.streams)
+    streams = select_streams(await _discovered(parsed, source, config), parsed.streams)
     run = SyncRun.begin(
         coerced,
         pipeline=parsed.name,
@@ -121,7 +125,7 @@ async def write(
 ) -> AsyncGenerator[Message, None]:
     """Feed ``messages`` to the destination and yield what it confirms and reports."""
     parsed = parse_pipeline(pipeline)
-    destination, config = _side(parsed, "destination")
+    destination, config = await _side(parsed, "destination")
     catalog = await _selected_catalog(parsed)
     writer = destination.write(config, catalog, messages)
     async with aclosing(writer):

@@ -50,7 +50,7 @@ class Stream(Model):
     name: str
     json_schema: dict[str, Any]
     primary_key: list[KeyPath]
-    supports_time_range: bool = False
+    supports_time_range: bool
     metadata: dict[str, Any] | None = None
 
 
