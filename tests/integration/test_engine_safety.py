@@ -106,6 +106,7 @@ async def test_an_exception_in_the_driver_ends_the_call_with_an_internal_error(m
     assert "supports_time_range" in end["error"]["message"]
     [error] = of_type(messages, "error")
     assert error["level"] == "global"
+    assert messages[0] == {**messages[0], "type": "catalog", "catalog": {"streams": []}}
 
 
 def test_the_cli_exits_1_on_an_internal_error():

@@ -124,6 +124,7 @@ class Session:
         self.stop = StopReason()
         self.stop_error: dict[str, Any] | None = None
         self.failure: BaseException | None = None  # set when the call failed before it started
+        self.catalog_sent = False
         self.started = time.monotonic()
         self.last_progress = 0.0
         self.confirmed_count = 0
@@ -220,6 +221,8 @@ class Session:
         try:
             await self._run()
         except Exception as exc:  # a bug in the engine: the call still ends, with an error
+            if not self.catalog_sent:
+                self.emit("catalog", {"streams": []})
             self.crash(exc, "engine", internal=not isinstance(exc, SyncError))
         try:
             await self._finish()
@@ -234,6 +237,7 @@ class Session:
         if self.run.per_account:
             shown["per_account"] = True
         self.emit("catalog", shown)
+        self.catalog_sent = True
         self.progress()
         if self.failure is not None:
             self.crash(self.failure, self.source_label)
