@@ -17,6 +17,7 @@ from tests.support.engine import collect, make_pipeline, of_type, run_sync
 
 from stripe_sync.cli.running import ABORT_DEADLINE_S
 from stripe_sync.connectors.testing.destination import TestDestination
+from stripe_sync.engine.connector_calls import read
 from stripe_sync.engine.sync import Session, sync
 
 REPO = Path(__file__).resolve().parents[2]
@@ -370,3 +371,15 @@ async def test_a_client_that_stops_reading_holds_the_source_back(monkeypatch):
     rest = await collect(messages)
     assert rest[-1]["end"]["reason"] == "complete"
     assert len(rows["slow-reader"]) == total
+
+
+async def test_read_alone_ends_with_an_error_on_a_crash_or_a_malformed_message():
+    bad = {"type": "source_state", "source_state": {"state_type": "stream"}}
+    for scenario, expected in (
+        ([STARTED, {"crash": "boom"}], "boom"),
+        ([STARTED, bad], "source/test: invalid source_state: source_state.stream: "),
+    ):
+        messages = await collect(read(scripted(scenario, "read-alone")))
+        assert messages[-1]["end"]["reason"] == "error"
+        [error] = of_type(messages, "error")
+        assert error["message"].startswith(expected)

@@ -17,7 +17,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from types import FrameType
 
@@ -52,18 +51,23 @@ def run_command(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
         loop = asyncio.get_running_loop()
 
         def interrupted(signum: int, frame: FrameType | None) -> None:
-            if abort.is_set() or stopping.is_set():
+            if stopping.is_set():
                 raise KeyboardInterrupt
             stopping.set()
-            print("stripe-sync: stopping (Ctrl-C again to stop at once)", file=sys.stderr)
+            # a raw write: the interrupted code may be inside a buffered write to stderr
+            _say("stripe-sync: stopping (Ctrl-C again to stop at once)")
             loop.call_soon_threadsafe(abort.set)
-            threading.Thread(target=_hard_deadline, args=(signum,), daemon=True).start()
+            threading.Thread(target=_hard_deadline, args=(signum, finished), daemon=True).start()
 
         stopping = threading.Event()
-        signal.signal(signal.SIGINT, interrupted)
-        signal.signal(signal.SIGTERM, interrupted)
-        return await main(abort)
+        previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return await main(abort)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
+    finished = threading.Event()
     tune_gc()
     try:
         return asyncio.run(runner())
@@ -75,15 +79,24 @@ def run_command(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
         return exit_codes.FINISHED_WITH_ERRORS
     except KeyboardInterrupt:
         return exit_codes.ABORTED
+    finally:
+        finished.set()
 
 
-def _hard_deadline(signum: int) -> None:
+def _hard_deadline(signum: int, finished: threading.Event) -> None:
     """Stop the command if it has not finished ``ABORT_DEADLINE_S`` after the first signal."""
-    time.sleep(ABORT_DEADLINE_S)
-    print("stripe-sync: not stopped in time, stopping at once", file=sys.stderr)
+    if finished.wait(ABORT_DEADLINE_S):
+        return
+    _say("stripe-sync: not stopped in time, stopping at once")
     # runs the handler again in the main thread, which raises KeyboardInterrupt there
     _thread.interrupt_main(signal.Signals(signum))
-    time.sleep(EXIT_GRACE_S)
+    if finished.wait(EXIT_GRACE_S):
+        return
     with contextlib.suppress(Exception):
         sys.stdout.flush()
     os._exit(exit_codes.ABORTED)
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError):
+        os.write(2, line.encode() + b"\n")

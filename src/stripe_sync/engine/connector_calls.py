@@ -16,8 +16,9 @@ from stripe_sync.engine.catalog_selection import configure_catalog, select_strea
 from stripe_sync.engine.pipeline import Pipeline, parse_pipeline
 from stripe_sync.engine.registry import Role, checked_config, load_connector
 from stripe_sync.engine.sync_run import SyncRun
-from stripe_sync.protocol.boundary import check_catalog
+from stripe_sync.protocol.boundary import check_catalog, check_source_message
 from stripe_sync.protocol.connector import Message, call_setup, call_teardown
+from stripe_sync.protocol.errors import SyncError
 from stripe_sync.protocol.state import coerce_sync_state
 
 
@@ -68,7 +69,8 @@ async def read(
     time_limit: float | None = None,
     state_limit: int | None = None,
 ) -> AsyncGenerator[Message, None]:
-    """The source's messages for the pipeline's streams, then one ``end``.
+    """The source's messages for the pipeline's streams, then one ``end`` (after a crash or a
+    message that breaks the protocol: a global ``error`` and ``end{error}``).
 
     Without a destination nothing is confirmed: ``ending_state.source`` holds the last states the
     source emitted, and ``state_limit`` counts emitted states.
@@ -90,16 +92,25 @@ async def read(
     reason = "complete"
     states = 0
     deadline = time.monotonic() + time_limit if time_limit is not None else None
+    label = f"source/{parsed.source.type}"
     reader = source.read(config, catalog, coerced["source"])
     async with aclosing(reader):
         while True:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 message = await asyncio.wait_for(anext(reader), timeout)
+                check_source_message(message, label)
             except StopAsyncIteration:
                 break
             except TimeoutError:
                 reason = "time_limit"
+                break
+            except Exception as exc:  # a crash, or a message that breaks the protocol
+                failure_type = exc.failure_type if isinstance(exc, SyncError) else "system_error"
+                message_text = str(exc) or type(exc).__name__
+                error = {"level": "global", "failure_type": failure_type, "message": message_text}
+                yield {"type": "error", "error": error, "_emitted_by": label}
+                reason = "error"
                 break
             yield message
             kind = message.get("type")
