@@ -169,6 +169,7 @@ def test_a_crash_of_exec_discover_produces_an_end(tmp_path):
     assert process.returncode == 5, stderr
     [end] = ends(stdout)
     assert end["reason"] == "error"
+    assert end["has_more"] is True
     assert "cannot list the streams" in end["error"]["message"]
 
 

@@ -302,7 +302,7 @@ class Session:
         self.run.save_progress(run_progress, request_progress["lifetime"])
         end: dict[str, Any] = {
             "reason": reason,
-            "has_more": self.run.has_more,
+            "has_more": self.run.has_more or self.failure is not None,  # nothing was done
             "ending_state": self.run.state,
             "request_progress": request_progress,
             "run_progress": run_progress,
