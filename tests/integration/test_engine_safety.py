@@ -384,3 +384,17 @@ async def test_read_alone_ends_with_an_error_on_a_crash_or_a_malformed_message()
         assert messages[-1]["end"]["reason"] == "error"
         [error] = of_type(messages, "error")
         assert error["message"].startswith(expected)
+
+
+async def test_destination_output_is_checked_too():
+    pipeline = {
+        "name": "bad-stats",
+        "source": {"type": "test", "config": {"streams": {"customers": {"records": 3}}}},
+        "destination": {"type": "tests.support.faulty:StatsWithoutStream", "config": {}},
+    }
+    _, end = await run_sync(pipeline)
+    assert end["reason"] == "error"
+    assert end["error"]["message"] == (
+        "destination/tests.support.faulty:StatsWithoutStream: invalid write_stats: "
+        "write_stats.stream: Field required"
+    )
