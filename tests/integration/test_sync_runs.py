@@ -209,12 +209,18 @@ async def test_sync_until_complete_loops_over_time_limited_calls(tmp_path):
 
 async def test_sync_until_complete_stops_when_an_attempt_makes_no_progress():
     scenario = [
-        {"type": "stream_status", "stream_status": {"stream": "customers", "status": "started"}}
+        {"type": "stream_status", "stream_status": {"stream": "customers", "status": "started"}},
+        {"sleep": 0.5},
+        # the call stops at this state (time is up), but it is not one the destination confirms
+        {"type": "source_state", "source_state": {"stream": "ghosts", "data": {}}},
+        {"sleep": 60},
     ]
     pipeline = {
         "source": {"type": "test", "config": {"scenario": scenario, "catalog": ["customers"]}},
         "destination": {"type": "test", "config": {"name": "stuck"}},
     }
-    ends = of_type(await collect(sync_until_complete(pipeline, max_attempts=5)), "end")
+    messages = await collect(sync_until_complete(pipeline, max_attempts=5, time_limit=0.2))
+    ends = of_type(messages, "end")
     assert len(ends) == 1
+    assert ends[-1]["reason"] == "time_limit"
     assert ends[-1]["has_more"] is True

@@ -12,14 +12,21 @@ MAX_FAILED_STREAM_LINES = 20
 
 
 def exit_code_for_end(end: dict[str, Any]) -> int:
-    """2 refused credentials (a configuration error), 5 errors (global or a failed stream),
-    4 aborted, 3 stopped by a limit with more to do, 0 done."""
+    """The worst outcome wins: 2 a configuration error, 1 an internal error, 5 other errors (global
+    or a failed stream), 4 aborted, 3 stopped by a limit with more to do, else 0."""
     if credentials_refused(end):
         return exit_codes.USAGE_ERROR
     if end["reason"] == "error":
+        error = end.get("error") or {}
+        if error.get("failure_type") == "config_error":
+            return exit_codes.USAGE_ERROR
+        if error.get("internal"):
+            return exit_codes.INTERNAL_ERROR
         return exit_codes.FINISHED_WITH_ERRORS
     streams = (end.get("run_progress") or {}).get("streams") or {}
-    if any(entry.get("status") == "failed" for entry in streams.values()):
+    if end.get("failed_streams") or any(
+        entry.get("status") == "failed" for entry in streams.values()
+    ):
         return exit_codes.FINISHED_WITH_ERRORS
     if end["reason"] == "aborted":
         return exit_codes.ABORTED

@@ -14,46 +14,51 @@ from typing import Any
 
 from stripe_sync.engine.catalog_selection import configure_catalog, select_streams
 from stripe_sync.engine.pipeline import Pipeline, parse_pipeline
-from stripe_sync.engine.registry import Role, load_connector, validate_config
+from stripe_sync.engine.registry import Role, checked_config, load_connector
 from stripe_sync.engine.sync_run import SyncRun
+from stripe_sync.protocol.boundary import check_catalog, check_source_message
 from stripe_sync.protocol.connector import Message, call_setup, call_teardown
+from stripe_sync.protocol.errors import SyncError
 from stripe_sync.protocol.state import coerce_sync_state
 
 
-def _side(pipeline: Pipeline, role: Role) -> tuple[Any, dict[str, Any]]:
+async def _side(pipeline: Pipeline, role: Role) -> tuple[Any, dict[str, Any]]:
     ref = pipeline.source if role == "source" else pipeline.destination
     connector = load_connector(role, ref)
-    return connector, validate_config(connector, ref.config, role)
+    return connector, await checked_config(connector, ref.config, role)
 
 
 async def check(pipeline: Pipeline | dict[str, Any] | str, role: Role) -> dict[str, Any]:
     """The ``connection_status`` payload of one side."""
-    connector, config = _side(parse_pipeline(pipeline), role)
+    connector, config = await _side(parse_pipeline(pipeline), role)
     status: dict[str, Any] = await connector.check(config)
     return status
 
 
 async def discover(pipeline: Pipeline | dict[str, Any] | str) -> dict[str, Any]:
     """The source's catalog, narrowed to the pipeline's streams."""
-    parsed = parse_pipeline(pipeline)
-    source, config = _side(parsed, "source")
-    return {"streams": select_streams(await source.discover(config), parsed.streams)}
+    return await _selected_catalog(parse_pipeline(pipeline))
+
+
+async def _discovered(parsed: Pipeline, source: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """The source's whole catalog, checked at the boundary."""
+    return check_catalog(await source.discover(config), f"source/{parsed.source.type}")
 
 
 async def _selected_catalog(parsed: Pipeline) -> dict[str, Any]:
-    source, config = _side(parsed, "source")
-    return {"streams": select_streams(await source.discover(config), parsed.streams)}
+    source, config = await _side(parsed, "source")
+    return {"streams": select_streams(await _discovered(parsed, source, config), parsed.streams)}
 
 
 async def setup(pipeline: Pipeline | dict[str, Any] | str, role: Role) -> None:
     parsed = parse_pipeline(pipeline)
-    connector, config = _side(parsed, role)
+    connector, config = await _side(parsed, role)
     await call_setup(connector, config, await _selected_catalog(parsed))
 
 
 async def teardown(pipeline: Pipeline | dict[str, Any] | str, role: Role) -> None:
     parsed = parse_pipeline(pipeline)
-    connector, config = _side(parsed, role)
+    connector, config = await _side(parsed, role)
     await call_teardown(connector, config, await _selected_catalog(parsed))
 
 
@@ -64,15 +69,16 @@ async def read(
     time_limit: float | None = None,
     state_limit: int | None = None,
 ) -> AsyncGenerator[Message, None]:
-    """The source's messages for the pipeline's streams, then one ``end``.
+    """The source's messages for the pipeline's streams, then one ``end`` (after a crash or a
+    message that breaks the protocol: a global ``error`` and ``end{error}``).
 
     Without a destination nothing is confirmed: ``ending_state.source`` holds the last states the
     source emitted, and ``state_limit`` counts emitted states.
     """
     parsed = parse_pipeline(pipeline)
-    source, config = _side(parsed, "source")
+    source, config = await _side(parsed, "source")
     coerced = coerce_sync_state(state)
-    streams = select_streams(await source.discover(config), parsed.streams)
+    streams = select_streams(await _discovered(parsed, source, config), parsed.streams)
     run = SyncRun.begin(
         coerced,
         pipeline=parsed.name,
@@ -86,16 +92,25 @@ async def read(
     reason = "complete"
     states = 0
     deadline = time.monotonic() + time_limit if time_limit is not None else None
+    label = f"source/{parsed.source.type}"
     reader = source.read(config, catalog, coerced["source"])
     async with aclosing(reader):
         while True:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 message = await asyncio.wait_for(anext(reader), timeout)
+                check_source_message(message, label)
             except StopAsyncIteration:
                 break
             except TimeoutError:
                 reason = "time_limit"
+                break
+            except Exception as exc:  # a crash, or a message that breaks the protocol
+                failure_type = exc.failure_type if isinstance(exc, SyncError) else "system_error"
+                message_text = str(exc) or type(exc).__name__
+                error = {"level": "global", "failure_type": failure_type, "message": message_text}
+                yield {"type": "error", "error": error, "_emitted_by": label}
+                reason = "error"
                 break
             yield message
             kind = message.get("type")
@@ -121,7 +136,7 @@ async def write(
 ) -> AsyncGenerator[Message, None]:
     """Feed ``messages`` to the destination and yield what it confirms and reports."""
     parsed = parse_pipeline(pipeline)
-    destination, config = _side(parsed, "destination")
+    destination, config = await _side(parsed, "destination")
     catalog = await _selected_catalog(parsed)
     writer = destination.write(config, catalog, messages)
     async with aclosing(writer):

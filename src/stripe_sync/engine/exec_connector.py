@@ -23,6 +23,7 @@ import orjson
 
 from stripe_sync.protocol.connector import Config, Message
 from stripe_sync.protocol.errors import SyncError
+from stripe_sync.protocol.messages import ConnectorSpec, ProtocolError, validate_payload
 from stripe_sync.protocol.ndjson import decode_line, encode
 
 LINE_LIMIT = 256 * 1024 * 1024
@@ -58,7 +59,8 @@ def _private_files(**contents: Any) -> Iterator[list[str]]:
 
 _SPECS: dict[tuple[str, ...], dict[str, Any]] = {}
 """Specs by command line: a connector is asked once per process (the service validates and
-redacts configs on every request, and ``spec`` is a blocking call)."""
+redacts configs on every request)."""
+SPEC_TIMEOUT_S = 60.0
 
 
 class _ExecConnector:
@@ -66,12 +68,17 @@ class _ExecConnector:
         self.argv = shlex.split(command)
 
     def spec(self) -> dict[str, Any]:
+        """The spec; a blocking call the first time, unless ``load_spec`` fetched it already."""
         key = tuple(self.argv)
         if key not in _SPECS:
             try:
-                done = subprocess.run([*self.argv, "spec"], capture_output=True, timeout=60)
+                done = subprocess.run(
+                    [*self.argv, "spec"], capture_output=True, timeout=SPEC_TIMEOUT_S
+                )
             except OSError as exc:
                 raise ConnectorCrashed(f"cannot start {self.argv[0]}: {exc.strerror}") from None
+            except subprocess.TimeoutExpired:
+                raise ConnectorCrashed(self._spec_timed_out()) from None
             if done.returncode != 0:
                 raise ConnectorCrashed(_crash_message(self.argv, done.returncode, done.stderr))
             messages = [
@@ -79,8 +86,31 @@ class _ExecConnector:
                 for i, line in enumerate(done.stdout.splitlines(), 1)
                 if (m := decode_line(line, i)) is not None
             ]
-            _SPECS[key] = _single(messages, "spec")
+            _SPECS[key] = self._checked_spec(messages)
         return _SPECS[key]
+
+    async def load_spec(self) -> dict[str, Any]:
+        """The spec, asked without blocking the event loop (the engine calls it before ``spec``)."""
+        key = tuple(self.argv)
+        if key not in _SPECS:
+            try:
+                async with asyncio.timeout(SPEC_TIMEOUT_S):
+                    messages = [m async for m in self._run("spec")]
+            except TimeoutError:
+                raise ConnectorCrashed(self._spec_timed_out()) from None
+            _SPECS[key] = self._checked_spec(messages)
+        return _SPECS[key]
+
+    def _checked_spec(self, messages: list[Message]) -> dict[str, Any]:
+        spec = _single(messages, "spec")
+        try:
+            validate_payload(ConnectorSpec, spec, "spec")
+        except ProtocolError as exc:
+            raise ProtocolError(f"{self.argv[0]}: invalid spec: {exc}") from None
+        return spec
+
+    def _spec_timed_out(self) -> str:
+        return f"{Path(self.argv[0]).name} spec gave no answer in {SPEC_TIMEOUT_S:.0f} s"
 
     async def check(self, config: Config) -> dict[str, Any]:
         return _single([m async for m in self._run("check", config=config)], "connection_status")

@@ -54,6 +54,15 @@ def load_connector(role: Role, ref: ConnectorRef) -> Any:
     raise ConfigError(f"unknown {role} type '{ref.type}' (known: {known})")
 
 
+async def checked_config(connector: Any, config: dict[str, Any], what: str) -> dict[str, Any]:
+    """``validate_config`` for async callers: an exec connector's spec is fetched first without
+    blocking the event loop (``validate_config`` then finds it cached)."""
+    load_spec = getattr(connector, "load_spec", None)
+    if load_spec is not None:
+        await load_spec()
+    return validate_config(connector, config, what)
+
+
 def validate_config(connector: Any, config: dict[str, Any], what: str) -> dict[str, Any]:
     """Validate ``config`` against the connector's spec, apply defaults, return a plain dict.
 

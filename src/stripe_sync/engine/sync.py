@@ -5,7 +5,10 @@ records and states to the destination through a bounded queue (back-pressure) wh
 task consumes what the destination confirms. Confirmed states advance the SyncState and are saved;
 terminal statuses wait behind the commit fence until every state emitted before them is confirmed.
 Everything the client sees goes through one output queue: ``catalog`` first, ``progress``, ``log``,
-confirmed ``source_state``, and exactly one ``end``.
+confirmed ``source_state``, and exactly one ``end``, whatever fails: an unexpected exception in the
+engine itself ends the call with an engine ``system_error`` (``end.error.internal``). The output queue
+is bounded: while the client has not taken ``OUTPUT_LIMIT`` messages, the source is not read on.
+Connector output is checked at the boundary (:mod:`stripe_sync.protocol.boundary`).
 """
 
 from __future__ import annotations
@@ -23,19 +26,26 @@ from typing import Any
 from stripe_sync.engine.catalog_selection import configure_catalog, select_streams
 from stripe_sync.engine.pipeline import Pipeline, parse_pipeline
 from stripe_sync.engine.progress import ProgressTracker
-from stripe_sync.engine.registry import load_connector, secret_fields, validate_config
+from stripe_sync.engine.registry import checked_config, load_connector, secret_fields
 from stripe_sync.engine.state_store import StateStore
 from stripe_sync.engine.sync_run import SyncRun, stream_key
 from stripe_sync.protocol.batching import Batch, MessageQueue, destination_writes, source_batches
+from stripe_sync.protocol.boundary import (
+    check_catalog,
+    check_destination_message,
+    check_source_message,
+)
 from stripe_sync.protocol.connector import Message, call_setup
-from stripe_sync.protocol.errors import SyncError
+from stripe_sync.protocol.errors import ConfigError, SyncError
 from stripe_sync.protocol.state import coerce_sync_state
 
 Clock = Callable[[], datetime]
 QUEUE_SIZE = 1000  # messages (records and states) between the source and the destination
+OUTPUT_LIMIT = 1000  # messages for the client not yet taken before the source waits
 TERMINAL = ("complete", "skipped", "failed")
 STOPPING = ("error", "state_limit", "aborted")
 _DONE: Message = {"type": "_done"}
+_NO_STREAM = object()
 
 
 def utc_now() -> datetime:
@@ -52,14 +62,24 @@ def hard_deadline(time_limit: float) -> float:
 
 
 class StopReason:
-    """Why a call stops early; the first reason set wins."""
+    """Why a call stops early; the worst reason set wins (an error over an abort over a limit)."""
+
+    RANK = {"error": 3, "aborted": 2, "time_limit": 1, "state_limit": 1}
 
     def __init__(self) -> None:
         self.value: str | None = None
 
     def set(self, reason: str) -> None:
-        if self.value is None:
+        if self.value is None or self.RANK[reason] > self.RANK[self.value]:
             self.value = reason
+
+
+def error_rank(error: dict[str, Any]) -> int:
+    """How bad a global error is for the caller: a config error, then an internal one, then others
+    (the order of the CLI's exit codes 2, 1, 5)."""
+    if error.get("failure_type") == "config_error":
+        return 3
+    return 2 if error.get("internal") else 1
 
 
 class Session:
@@ -100,7 +120,11 @@ class Session:
         self.progress_interval = progress_interval
         self.abort = abort
         self.out: asyncio.Queue[Message] = asyncio.Queue()
+        self.reader_caught_up = asyncio.Event()
         self.stop = StopReason()
+        self.stop_error: dict[str, Any] | None = None
+        self.failure: BaseException | None = None  # set when the call failed before it started
+        self.catalog_sent = False
         self.started = time.monotonic()
         self.last_progress = 0.0
         self.confirmed_count = 0
@@ -135,6 +159,23 @@ class Session:
         if time.monotonic() - self.last_progress >= self.progress_interval:
             self.progress()
 
+    async def wait_for_reader(self) -> None:
+        """Back-pressure from the client: wait while ``OUTPUT_LIMIT`` messages are not taken."""
+        while self.out.qsize() >= OUTPUT_LIMIT:
+            self.reader_caught_up.clear()
+            await self.reader_caught_up.wait()
+
+    def taken(self) -> None:
+        """The client took a message (called by ``sync``'s loop)."""
+        if self.out.qsize() < OUTPUT_LIMIT // 2:
+            self.reader_caught_up.set()
+
+    def _stopped_by(self, payload: dict[str, Any], by: str) -> None:
+        """A global error stops the call; the worst one is the ``end``'s ``error``."""
+        self.stop.set("error")
+        if self.stop_error is None or error_rank(payload) > error_rank(self.stop_error):
+            self.stop_error = {**payload, "emitted_by": by}
+
     def error(self, payload: dict[str, Any], by: str) -> None:
         key = (
             stream_key(payload["stream"], payload.get("account")) if payload.get("stream") else None
@@ -142,36 +183,75 @@ class Session:
         self.tracker.error(payload, key)
         if payload["level"] == "global":
             self.log("error", f"global error: {payload['message']}")
-            self.stop.set("error")
+            self._stopped_by(payload, by)
         elif payload["level"] in ("stream", "account"):
             subject = key or payload.get("account")
             self.log("error", f"{payload['level']} error: {subject}: {payload['message']}")
         self.emit("error", payload, by)
         self.progress()
 
-    def crash(self, exc: BaseException, by: str) -> None:
+    def crash(self, exc: BaseException, by: str, *, internal: bool = False) -> None:
+        """An exception ends the call with a global error: a connector's (``by`` names it) or,
+        ``internal``, the engine's own unexpected one (a bug)."""
         message = str(exc) or type(exc).__name__
-        self.log("error", f"connector crashed: {message}")
-        payload = {"level": "global", "failure_type": "system_error", "message": message}
+        if internal:
+            message = f"internal error: {type(exc).__name__}: {message}"
+            self.log("error", f"engine failed: {message}")
+        else:
+            self.log("error", f"connector crashed: {message}")
+        failure_type = exc.failure_type if isinstance(exc, SyncError) else "system_error"
+        payload: dict[str, Any] = {
+            "level": "global",
+            "failure_type": failure_type,
+            "message": message,
+        }
         if not isinstance(exc, SyncError):
             payload["stack_trace"] = "".join(traceback.format_exception(exc))[-4000:]
+        if internal:
+            payload["internal"] = True
         self.tracker.error(payload, None)
         self.emit("error", payload, by)
-        self.stop.set("error")
+        self._stopped_by(payload, by)
         self.progress()
 
     # -- the run ---------------------------------------------------------------------------
 
     async def drive(self) -> None:
-        """Run the phases of this call, then emit ``end`` and close the output."""
+        """Run the phases of this call, then emit ``end`` and close the output, whatever fails."""
         try:
-            await call_setup(self.source, self.source_config, {"streams": self.streams})
-            await call_setup(self.destination, self.destination_config, {"streams": self.streams})
-            shown: dict[str, Any] = {"streams": self._display_catalog()}
-            if self.run.per_account:
-                shown["per_account"] = True
-            self.emit("catalog", shown)
-            self.progress()
+            await self._run()
+        except Exception as exc:  # a bug in the engine: the call still ends, with an error
+            if not self.catalog_sent:
+                self.emit("catalog", {"streams": []})
+            self.crash(exc, "engine", internal=not isinstance(exc, SyncError))
+        try:
+            await self._finish()
+        except Exception as exc:
+            self.crash(exc, "engine", internal=True)
+            self.emit("end", self._end_payload("error"))
+        finally:
+            self.out.put_nowait(_DONE)
+
+    async def _run(self) -> None:
+        shown: dict[str, Any] = {"streams": self._display_catalog()}
+        if self.run.per_account:
+            shown["per_account"] = True
+        self.emit("catalog", shown)
+        self.catalog_sent = True
+        self.progress()
+        if self.failure is not None:
+            self.crash(self.failure, self.source_label)
+            return
+        for connector, config, label in (
+            (self.source, self.source_config, self.source_label),
+            (self.destination, self.destination_config, self.destination_label),
+        ):
+            try:
+                await call_setup(connector, config, {"streams": self.streams})
+            except Exception as exc:  # the connector's own failure, not the engine's
+                self.crash(exc, label)
+                return
+        if self.stop.value is None:
             deadline = self.started + self.time_limit if self.time_limit is not None else None
             if self.run.has_more:
                 catalog = configure_catalog(
@@ -182,14 +262,11 @@ class Session:
                 self.run.engine["mode"] = "live"
                 catalog = configure_catalog(self.streams, self.run, live=True)
                 await self._phase(catalog, deadline)
-        except SyncError as exc:
-            self.crash(exc, "engine")
-        await self._finish()
 
     def _display_catalog(self) -> list[dict[str, Any]]:
         shown = []
         for stream in self.streams:
-            entry = {k: stream[k] for k in ("name", "primary_key", "supports_time_range")}
+            entry = {k: stream.get(k) for k in ("name", "primary_key", "supports_time_range")}
             if stream.get("supports_time_range"):
                 entry["time_range"] = self.run.time_range(stream["name"])
             shown.append(entry)
@@ -209,26 +286,33 @@ class Session:
         elif reason == "time_limit" and not self.live and not self.run.has_more:
             reason = "complete"
         self.progress()
-        request_progress = self.tracker.snapshot("request")
-        run_progress = self.tracker.snapshot("run")
-        self.run.save_progress(run_progress, request_progress["lifetime"])
+        end = self._end_payload(reason)
         if self.state_store is not None:
             try:
                 await self.state_store.save(self.pipeline.name, self.run.state)
             except Exception as exc:  # the store is the destination's database
                 self.crash(exc, "engine")
-                reason = "error"
-        self.emit(
-            "end",
-            {
-                "reason": reason,
-                "has_more": self.run.has_more,
-                "ending_state": self.run.state,
-                "request_progress": request_progress,
-                "run_progress": run_progress,
-            },
-        )
-        self.out.put_nowait(_DONE)
+                end = self._end_payload("error")
+        self.emit("end", end)
+
+    def _end_payload(self, reason: str) -> dict[str, Any]:
+        """The ``end`` payload; ``failed_streams`` and ``error`` are this engine's additions."""
+        request_progress = self.tracker.snapshot("request")
+        run_progress = self.tracker.snapshot("run")
+        self.run.save_progress(run_progress, request_progress["lifetime"])
+        end: dict[str, Any] = {
+            "reason": reason,
+            "has_more": self.run.has_more or self.failure is not None,  # nothing was done
+            "ending_state": self.run.state,
+            "request_progress": request_progress,
+            "run_progress": run_progress,
+            "failed_streams": sorted(
+                key for key, status in self.run.terminal.items() if status == "failed"
+            ),
+        }
+        if reason == "error" and self.stop_error is not None:
+            end["error"] = self.stop_error
+        return end
 
     async def save_state(self) -> None:
         run_progress = self.tracker.snapshot("run")
@@ -312,8 +396,10 @@ class Phase:
                     if not await self._from_source(batch):
                         break
                     s.maybe_progress()
+                    await s.wait_for_reader()
                 else:
                     self.read_to_end = True
+                    self._check_ended()
         except asyncio.CancelledError:
             pass
         except Exception as exc:
@@ -335,9 +421,10 @@ class Phase:
         messages are the engine's. Records are counted per run of one stream (a page, usually).
         """
         s = self.s
+        label = s.source_label
         forward: Batch = []
         reading = True
-        stream: Any = None
+        stream: Any = _NO_STREAM
         account: Any = None
         key: str | None = None
         count = 0
@@ -345,10 +432,14 @@ class Phase:
             if s.stop.value in STOPPING:
                 reading = False
                 break
-            kind = message.get("type")
+            kind = message.get("type") if type(message) is dict else None
             if kind == "record":
-                record = message["record"]
-                if record["stream"] != stream or record.get("account") != account:
+                record: Any = message.get("record")
+                # the record's envelope, checked inline: the full check only to name a fault
+                if type(record) is not dict or type(record.get("data")) is not dict:
+                    check_source_message(message, label)
+                if record.get("stream") != stream or record.get("account") != account:
+                    check_source_message(message, label)
                     if count and key is not None:
                         s.tracker.records(key, count)
                     count = 0
@@ -359,6 +450,7 @@ class Phase:
                 count += 1
                 forward.append(message)
                 continue
+            kind = check_source_message(message, label)
             if count and key is not None:
                 s.tracker.records(key, count)
             count = 0
@@ -375,6 +467,22 @@ class Phase:
         if forward:
             await self.to_destination.put(forward)
         return reading
+
+    def _check_ended(self) -> None:
+        """A backfill read that ended by itself gave every stream it worked on a terminal status;
+        one that did not stopped early: an error, not a silent ``has_more``."""
+        s = self.s
+        if self.catalog.get("live") or s.stop.value in STOPPING:
+            return
+        expected = self.started if s.run.per_account else self.configured
+        missing = sorted(expected - self.finished - self.failed_in_destination)
+        if missing:
+            shown = ", ".join(missing[:10]) + (
+                f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            )
+            message = f"the source stopped without a terminal status for {shown}"
+            payload = {"level": "global", "failure_type": "system_error", "message": message}
+            s.error(payload, "engine")
 
     def _other(self, kind: Any, message: Message) -> None:
         """A source message the engine handles itself (everything but records and states)."""
@@ -395,8 +503,6 @@ class Phase:
                 k: ("***" if k in secrets else v) for k, v in message["control"]["config"].items()
             }
             s.emit("control", {"config": config}, s.source_label)
-        else:
-            s.log("warn", f"unknown message type from source: {kind}")
 
     def _known(self, stream: str, account: str | None) -> str | None:
         if stream not in self.configured:
@@ -495,7 +601,7 @@ class Phase:
     def _from_destination(self, message: Message) -> bool:
         """Handle one destination message; True when the destination failed as a whole."""
         s = self.s
-        kind = message.get("type")
+        kind = check_destination_message(message, s.destination_label)
         if kind == "source_state":
             self._confirmed(message["source_state"])
         elif kind == "write_stats":
@@ -511,8 +617,6 @@ class Phase:
             return bool(payload["level"] == "global")
         elif kind == "log":
             s.emit("log", message["log"], s.destination_label)
-        else:
-            s.log("warn", f"unexpected message type from destination: {kind}")
         return False
 
     def _confirmed(self, payload: dict[str, Any]) -> None:
@@ -564,13 +668,21 @@ async def sync(
     clock = clock or utc_now
     source = load_connector("source", parsed.source)
     destination = load_connector("destination", parsed.destination)
-    source_config = validate_config(source, parsed.source.config, "source")
-    destination_config = validate_config(destination, parsed.destination.config, "destination")
+    source_config = await checked_config(source, parsed.source.config, "source")
+    destination_config = await checked_config(destination, parsed.destination.config, "destination")
     if state is None and state_store is not None:
         state = await state_store.load(parsed.name)
     coerced = coerce_sync_state(state)
-    discovered = await source.discover(source_config)
-    streams = select_streams(discovered, parsed.streams)
+    failure: Exception | None = None
+    try:
+        discovered = check_catalog(
+            await source.discover(source_config), f"source/{parsed.source.type}"
+        )
+        streams = select_streams(discovered, parsed.streams)
+    except ConfigError:
+        raise
+    except Exception as exc:  # the call ends with this error (after its catalog, as every call)
+        failure, discovered, streams = exc, {}, []
     run = SyncRun.begin(
         coerced,
         pipeline=parsed.name,
@@ -599,9 +711,11 @@ async def sync(
         progress_interval=progress_interval,
         abort=abort,
     )
+    session.failure = failure
     driver = asyncio.create_task(session.drive())
     try:
         while (message := await session.out.get()) is not _DONE:
+            session.taken()
             yield message
     finally:
         if not driver.done():

@@ -1,7 +1,8 @@
 """Typed models of every protocol message and payload, for checking boundaries.
 
 The engine's hot path moves plain dict envelopes; these models validate what crosses a boundary
-(connector output in tests and harnesses, HTTP bodies, files) and document the contract. Every
+(connector output through :mod:`stripe_sync.protocol.boundary`, HTTP bodies, files, tests) and
+document the contract. Every
 model keeps fields it does not know (``extra="allow"``) so newer peers can add optional fields.
 """
 
@@ -50,7 +51,7 @@ class Stream(Model):
     name: str
     json_schema: dict[str, Any]
     primary_key: list[KeyPath]
-    supports_time_range: bool = False
+    supports_time_range: bool
     metadata: dict[str, Any] | None = None
 
 

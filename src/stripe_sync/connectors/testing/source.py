@@ -4,6 +4,7 @@ Generated mode (``streams``) emits, per stream, pages of records with ``created`
 injected time range, a state after each page (``{"offset": n}``), ``source_stats`` with one request
 per page, and a terminal status; a later call resumes from the saved offset. Scripted mode
 (``scenario``) plays a list of steps: protocol messages as they are, ``{"sleep": s}``,
+``{"block": s}`` (sleep without yielding to the event loop: a connector that blocks it),
 ``{"crash": message}`` (raise) and ``{"exit": code}`` (leave the process, for exec tests).
 ``read_batches`` yields the same messages a page at a time (records, stats and state of a page in
 one batch); ``read`` yields them one by one.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -121,6 +123,8 @@ class TestSource:
         for step in scenario:
             if "sleep" in step:
                 await asyncio.sleep(float(step["sleep"]))
+            elif "block" in step:
+                time.sleep(float(step["block"]))  # noqa: ASYNC251 (blocking is the point)
             elif "crash" in step:
                 raise RuntimeError(str(step["crash"]))
             elif "exit" in step:
