@@ -60,5 +60,9 @@ def test_the_display_model_of_a_stored_progress_document():
         ("customers", "complete"),
         ("products", "pending"),
     ]
-    assert (view["pipeline"], view["record_count"], view["outcome"]) == ("pl_1", 10, "complete")
+    assert (view["pipeline"], view["record_count"], view["outcome"]) == (
+        "pl_1",
+        10,
+        "finished with errors",
+    )
     assert view["mode"] == "backfill"
