@@ -54,6 +54,7 @@ from stripe_sync.service.store import (
     StoredPipeline,
     VersionConflict,
 )
+from stripe_sync.service.workflow_end import ended_status
 from stripe_sync.service.workflow_types import (
     TASK_QUEUE,
     Carry,
@@ -196,6 +197,9 @@ class Service:
 
     async def status(self, pipeline: StoredPipeline) -> PipelineStatus:
         handle = self.temporal.get_workflow_handle(workflow_id(pipeline.id))
+        ended = await ended_status(handle)
+        if ended is not None:
+            return ended
         try:
             status: PipelineStatus = await handle.query(
                 PipelineWorkflow.status, rpc_timeout=QUERY_TIMEOUT
