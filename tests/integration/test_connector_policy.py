@@ -31,7 +31,8 @@ TOKEN = "policy-token"
 
 
 def exec_side(marker: Path) -> dict[str, Any]:
-    return {"type": "exec", "command": f"touch {marker}", "config": {}}
+    """`touch MARKER`, run as `sh -c` so the verb it is given (`spec`) touches no other file."""
+    return {"type": "exec", "command": f"sh -c 'touch {marker}'", "config": {}}
 
 
 def engine_body(path: str, source: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +64,7 @@ def test_the_engine_api_refuses_commands_and_modules_it_was_not_given(tmp_path, 
 
 def test_the_engine_api_runs_what_the_operator_listed(tmp_path):
     marker = tmp_path / "MARKER"
-    allowed = ConnectorPolicy.allowing([f"touch {marker}", DOTTED])
+    allowed = ConnectorPolicy.allowing([exec_side(marker)["command"], DOTTED])
     with engine_in_thread(connectors=allowed) as url:
         ran = httpx.post(url + "/discover", json=engine_body("/discover", exec_side(marker)))
         one_line_error(ran, 422, "printed no 'spec' message")  # touch is no connector
@@ -139,7 +140,7 @@ async def test_the_service_api_never_runs_or_imports_an_external_connector(
 ):
     sys.modules.pop(MARKER_MODULE, None)
     marker = tmp_path / "MARKER"
-    listed = [f"touch {marker}", DOTTED] if allowed else []
+    listed = [exec_side(marker)["command"], DOTTED] if allowed else []
     async with service_api(ConnectorPolicy.allowing(listed)) as client:
         for source in (exec_side(marker), {"type": DOTTED}):
             discovered = await client.post("/connectors/discover", json=source)

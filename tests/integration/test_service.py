@@ -523,6 +523,48 @@ def test_the_api_answers_while_a_slow_connector_call_runs(service: Service, tmp_
     assert "is not JSON" in message and "\n" not in message
 
 
+def test_pause_and_sync_now_during_failing_calls_never_fail_the_workflow(service: Service):
+    spec = service.spec("failing", streams=["products"])
+    pipeline_id = service.create(spec)["id"]
+    service.client.wait_status(pipeline_id, "live")
+    with socket.socket() as sock:  # its database goes away: every call fails, and is retried
+        sock.bind(("127.0.0.1", 0))
+        gone = f"postgresql://postgres@127.0.0.1:{sock.getsockname()[1]}/x"
+    patch = {"destination": {"config": {"url": gone}}}
+    assert service.client.request("PATCH", f"/pipelines/{pipeline_id}", json=patch).is_success
+    failing = service.client.wait_for(
+        pipeline_id, lambda p: p["last_error"] is not None, timeout=60, what="a failing call"
+    )
+    assert failing["last_error"]["failure_type"] == "transient_error"
+    for command, status in (
+        ("sync", None),
+        ("pause", "paused"),
+        ("sync", "paused"),
+        ("resume", None),
+    ):
+        assert service.client.post(f"/pipelines/{pipeline_id}/{command}").status_code == 202
+        time.sleep(2)  # the command reaches a call that is failing, or waiting for its retry
+        if status is not None:
+            service.client.wait_status(pipeline_id, status, timeout=30)
+        assert asyncio.run(workflow_state(service.temporal_address, pipeline_id)) == "RUNNING"
+    assert service.client.pipeline(pipeline_id)["status"] in ("backfilling", "live")
+    patch = {"destination": {"config": {"url": spec["destination"]["config"]["url"]}}}
+    assert service.client.request("PATCH", f"/pipelines/{pipeline_id}", json=patch).is_success
+    service.client.wait_for(
+        pipeline_id,
+        lambda p: p["status"] == "live" and p["last_error"] is None,
+        timeout=60,
+        what="live again",
+    )
+
+
+async def workflow_state(address: str, pipeline_id: str) -> str:
+    client = await Client.connect(address)
+    described = await client.get_workflow_handle(workflow_id(pipeline_id)).describe()
+    assert described.status is not None
+    return described.status.name
+
+
 def test_no_secret_in_answers_logs_or_workflow_histories(service: Service):
     listed = service.client.get("/pipelines")
     assert listed.status_code == 200

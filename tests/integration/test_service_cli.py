@@ -84,6 +84,10 @@ def test_service_dev_runs_everything_and_keeps_its_state(tmp_path):
         with contextlib.closing(sqlite3.connect(tmp_path / "data" / "pipelines.db")) as store:
             query = "SELECT state FROM pipeline_states WHERE pipeline_id = ?"
             (state,) = store.execute(query, (pipeline_id,)).fetchone()
+            (sealed,) = store.execute("SELECT spec FROM pipelines").fetchone()
+        # no setup, yet sealed: the key made at the first start opens it after the restart
+        assert (tmp_path / "data" / "store.key").stat().st_mode & 0o777 == 0o600
+        assert "rows.jsonl" not in sealed and not sealed.startswith("{")
         assert json.loads(state)["engine"]["terminal_streams"] == {"customers": "complete"}
         rows = (tmp_path / "rows.jsonl").read_text().splitlines()
         assert len({json.loads(row)["data"]["id"] for row in rows}) == 20

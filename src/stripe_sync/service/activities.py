@@ -12,7 +12,9 @@ recorded as a run. Cancellation (pause, delete, worker shutdown) aborts the call
 destination flushes, the state is saved, the call ends ``aborted``.
 
 Outcomes: global errors that retrying cannot fix are returned (the workflow parks the pipeline);
-other global errors raise a retryable ``ApplicationError`` so Temporal retries with backoff.
+other global errors, and any unexpected exception (:func:`classified`: a ``system_error`` named by
+its type), are recorded as the call's error and raise a retryable ``ApplicationError`` so
+Temporal retries with backoff.
 """
 
 from __future__ import annotations
@@ -202,7 +204,8 @@ class PipelineActivities:
             await self.settings.connectors.prepare(pipeline)
             await connector_calls.setup(pipeline, "source")
             await connector_calls.setup(pipeline, "destination")
-        except SyncError as exc:
+        except Exception as raised:
+            exc = classified(raised)
             await self._refused(request.pipeline_id, "setup", exc)
             return _failed(exc.failure_type, str(exc))
         return SyncOutcome("complete", has_more=False)
@@ -213,7 +216,8 @@ class PipelineActivities:
         stored = await self._stored(request.pipeline_id)
         try:
             accounts = await list_connected_accounts(stored.spec["source"]["config"])
-        except SyncError as exc:
+        except Exception as raised:
+            exc = classified(raised)
             await self._refused(request.pipeline_id, LIST_ACCOUNTS, exc)
             return AccountListing(failure_type=exc.failure_type, message=str(exc))
         return AccountListing(accounts, max_parallel_accounts(stored.spec))
@@ -246,7 +250,8 @@ class PipelineActivities:
         try:
             await self.settings.connectors.prepare(pipeline)
             await connector_calls.teardown(pipeline, "destination")
-        except SyncError as exc:
+        except Exception as raised:
+            exc = classified(raised)
             if exc.failure_type not in PERMANENT_FAILURES:
                 raise ApplicationError(f"teardown: {exc.failure_type}: {exc}") from None
             logger.warning("pipeline %s: teardown skipped: %s", request.pipeline_id, exc)
@@ -265,7 +270,8 @@ class PipelineActivities:
         try:
             await self.settings.connectors.prepare(pipeline)
             state_store = destination_state_store(pipeline) or StoredStateStore(self.store)
-        except SyncError as exc:
+        except Exception as raised:
+            exc = classified(raised)
             return await _finish(recorder, _failed(exc.failure_type, str(exc)))
         abort = asyncio.Event()
         calls = sync(
@@ -288,7 +294,8 @@ class PipelineActivities:
             except asyncio.CancelledError:
                 abort.set()
                 await consumer
-        except SyncError as exc:
+        except Exception as raised:
+            exc = classified(raised)
             return await _finish(recorder, _failed(exc.failure_type, str(exc)))
         finally:
             beat.cancel()
@@ -337,6 +344,15 @@ async def _close(store: StateStore | None) -> None:
     if close is not None:
         with contextlib.suppress(Exception):
             await close()
+
+
+def classified(exc: Exception) -> SyncError:
+    """``exc`` with a failure type: an unexpected exception is a ``system_error`` (retried)
+    named by its type and the first line of its message."""
+    if isinstance(exc, SyncError):
+        return exc
+    lines = str(exc).strip().splitlines()
+    return SyncError(f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__)
 
 
 def _failed(failure_type: str, message: str) -> SyncOutcome:

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from stripe_sync.service.workflows import (
         PipelineWorkflow,
+        failure_reason,
         history_is_long,
         is_pipeline_gone,
         run_call,
@@ -185,7 +186,13 @@ class PlatformWorkflow:
         def interrupted() -> bool:
             return interruptible and (self.deleting or self.carry.paused)
 
-        return await run_call(name, SyncRequest(self.pipeline_id), result_type, interrupted)
+        try:
+            return await run_call(name, SyncRequest(self.pipeline_id), result_type, interrupted)
+        except ActivityError as err:
+            if is_pipeline_gone(err):
+                raise
+            self.carry.error = failure_reason(name, err)  # parked, never failed
+            return None
 
     # -- state -----------------------------------------------------------------------------
 

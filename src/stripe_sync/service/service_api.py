@@ -54,6 +54,7 @@ from stripe_sync.service.store import (
     StoredPipeline,
     VersionConflict,
 )
+from stripe_sync.service.workflow_end import ended_status
 from stripe_sync.service.workflow_types import (
     TASK_QUEUE,
     Carry,
@@ -196,6 +197,9 @@ class Service:
 
     async def status(self, pipeline: StoredPipeline) -> PipelineStatus:
         handle = self.temporal.get_workflow_handle(workflow_id(pipeline.id))
+        ended = await ended_status(handle)
+        if ended is not None:
+            return ended
         try:
             status: PipelineStatus = await handle.query(
                 PipelineWorkflow.status, rpc_timeout=QUERY_TIMEOUT
@@ -437,13 +441,15 @@ def create_service_app(
             or not isinstance(event.get("id"), str)
         ):
             return error_response(400, "config_error", "webhook refused: not a Stripe event")
+        account = event.get("account") if isinstance(event.get("account"), str) else None
+        if account is None and is_platform(stored.spec):
+            return JSONResponse({"received": True})  # for no account's child: nothing to apply
         try:
             await store.add_event(pipeline_id, event["id"], payload)
         except InboxFull:
             return error_response(
                 503, "rate_limit", "webhook deferred: too many events wait for this pipeline"
             )
-        account = event.get("account") if isinstance(event.get("account"), str) else None
         await service.start(stored, "webhook_event", WebhookRef(event["id"], account))
         return JSONResponse({"received": True})
 

@@ -14,7 +14,10 @@ secret enters the workflow's history.
 
 Error policy: global errors that retrying cannot fix (invalid key, invalid config, a destination
 refusing its credentials) come back as an outcome and park the pipeline in ``error`` until a
-``resume``; transient failures raise inside the activity and are retried by Temporal with backoff;
+``resume``; transient failures (and any unexpected exception) raise inside the activity and are
+retried by Temporal with backoff; a call cancelled by pause, delete or ``sync_now`` is over however
+it ended (it may fail while it aborts); a call whose retries end anyway parks the pipeline in
+``error`` with the failure as its reason. The workflow itself never fails;
 a failed stream is retried by a new run after a backoff (1 min doubling to 1 h) while the other
 streams go live. The history is kept short by continuing as new.
 """
@@ -91,15 +94,24 @@ async def run_call(
     timeout = None if until is None else max(0.001, (until - workflow.now()).total_seconds())
     with contextlib.suppress(TimeoutError):
         await workflow.wait_condition(lambda: handle.done() or interrupted(), timeout=timeout)
-    if not handle.done():
+    cancelled = not handle.done()
+    if cancelled:
         handle.cancel()
     try:
         result: T = await handle
         return result
     except ActivityError as err:
-        if isinstance(err.cause, CancelledError):
+        # cancelled by us: however it ended (a call may fail while it aborts), it is over
+        if isinstance(err.cause, CancelledError) or (cancelled and not is_pipeline_gone(err)):
             return None
         raise
+
+
+def failure_reason(name: str, err: ActivityError) -> str:
+    """Why a call failed for good (its retry policy gave up): the ``error`` a workflow parks in."""
+    cause = err.cause
+    message = cause.message if isinstance(cause, FailureError) else str(err)
+    return f"system_error: {name} failed: {message}"
 
 
 def is_pipeline_gone(err: ActivityError) -> bool:
@@ -224,7 +236,13 @@ class PipelineWorkflow:
             return self.deleting or self.carry.paused or (name == LIVE and self.sync_requested)
 
         request = SyncRequest(self.pipeline_id, event_ids or [], self.account)
-        return await run_call(name, request, SyncOutcome, interrupted, until)
+        try:
+            return await run_call(name, request, SyncOutcome, interrupted, until)
+        except ActivityError as err:
+            if is_pipeline_gone(err):
+                raise
+            self.carry.error = failure_reason(name, err)  # parked, never failed
+            return None
 
     async def report(self, status: PipelineStatus) -> None:
         """Tell the platform pipeline (of a child) when this account's status changed."""
