@@ -3,15 +3,18 @@ the interruptions cost against an uninterrupted run of the same data.
 
 Reports extra requests (all runs together minus the uninterrupted run) and rows rewritten (the
 `updated` + `unchanged` counts of `write_stats`, i.e. rows written again), then runs
-`stripe-sync verify`, which must pass.
+`stripe-sync verify`, which must pass. `--to postgres` syncs into a throw-away Postgres cluster
+(started like the tests') instead of a SQLite file.
 
 Usage:
-    .venv/bin/python benchmarks/resume_cost.py [--kills 10] [--seed 7]
+    .venv/bin/python benchmarks/resume_cost.py [--kills 10] [--seed 7] [--to sqlite|postgres]
+        [--every SECONDS]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -26,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.fake_stripe_throughput import start_server
+from tests.support.postgres import PostgresServer
 
 CLI = [sys.executable, "-m", "stripe_sync.cli.main"]
 OBJECTS = "customers=20000,charges=10000,invoices=3000,*=0"
@@ -43,7 +47,7 @@ def requests_served(url: str) -> int:
     return sum(sum(counts.values()) for counts in stats["requests"].values())
 
 
-def sync(url: str, database: Path, out: Path) -> subprocess.Popen[bytes]:
+def sync(url: str, database: str, out: Path) -> subprocess.Popen[bytes]:
     command = [
         *CLI,
         "sync",
@@ -52,7 +56,7 @@ def sync(url: str, database: Path, out: Path) -> subprocess.Popen[bytes]:
         "--base-url",
         url,
         "--to",
-        f"sqlite:///{database}",
+        database,
         "--streams",
         STREAMS,
         "--max-rps",
@@ -82,14 +86,25 @@ def main() -> None:
     )
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--to", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--every", type=float, help="kill each run after this many seconds (default: at random)"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    with tempfile.TemporaryDirectory() as workdir:
-        folder = Path(workdir)
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        if args.to == "postgres":
+            server = stack.enter_context(PostgresServer())
+            baseline_db = server.create_database("baseline")
+            resumed_db = server.create_database("resumed")
+        else:
+            baseline_db = f"sqlite:///{folder / 'baseline.db'}"
+            resumed_db = f"sqlite:///{folder / 'resumed.db'}"
         fake, url = start_fake()
         try:
             started = time.monotonic()
-            baseline = sync(url, folder / "baseline.db", folder / "baseline.ndjson")
+            baseline = sync(url, baseline_db, folder / "baseline.ndjson")
             baseline.wait()
             duration = time.monotonic() - started
             baseline_requests = requests_served(url)
@@ -97,14 +112,14 @@ def main() -> None:
             for kill in range(args.kills):
                 out = folder / f"run{kill}.ndjson"
                 outputs.append(out)
-                process = sync(url, folder / "resumed.db", out)
-                time.sleep(rng.uniform(0.1, duration / 2))
+                process = sync(url, resumed_db, out)
+                time.sleep(args.every or rng.uniform(0.1, duration / 2))
                 if process.poll() is None:
                     os.kill(process.pid, signal.SIGKILL)
                 process.wait()
             out = folder / "final.ndjson"
             outputs.append(out)
-            final = sync(url, folder / "resumed.db", out)
+            final = sync(url, resumed_db, out)
             final.wait()
             interrupted_requests = requests_served(url) - baseline_requests
             rows_rewritten = rewritten(outputs)
@@ -117,7 +132,7 @@ def main() -> None:
                     "--base-url",
                     url,
                     "--to",
-                    f"sqlite:///{folder / 'resumed.db'}",
+                    resumed_db,
                 ],
                 capture_output=True,
                 text=True,

@@ -50,3 +50,15 @@ def test_states_behind_a_failed_stream_are_dropped_not_blocking() -> None:
     fence.hold(stream_state("b", 1), received={"a": 5, "b": 1}, durable={})
     assert fence.release({"b": 1}, failed={"a"}) == [stream_state("b", 1)]
     assert len(fence) == 0
+
+
+def test_releasable_tells_what_a_commit_will_confirm_and_leaves_it_pending() -> None:
+    fence = StateFence()
+    fence.hold(stream_state("a", 1), received={"a": 5}, durable={})
+    fence.hold(stream_state("b", 2), received={"a": 5, "b": 3}, durable={})
+    fence.hold(stream_state("a", 3), received={"a": 9, "b": 3}, durable={})
+    assert fence.releasable({"a": 5}, {"b"}) == [stream_state("a", 1)]
+    assert fence.releasable({"a": 9}, set()) == [stream_state("a", 1)]
+    assert len(fence) == 3
+    assert fence.release({"a": 9}, {"b"}) == [stream_state("a", 1), stream_state("a", 3)]
+    assert len(fence) == 0

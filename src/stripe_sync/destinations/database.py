@@ -75,6 +75,14 @@ class Batch:
         return len(self.rows) - self.tombstones
 
 
+@dataclass(frozen=True)
+class SavedState:
+    """A pipeline's whole SyncState (as JSON text) to save in ``_sync_state``."""
+
+    pipeline: str
+    state: str
+
+
 Effect = Literal["upsert", "soft_delete", "hard_delete", "remember"]
 
 
@@ -139,8 +147,14 @@ class Database(Protocol):
         """Run DDL statements in one transaction."""
         ...
 
-    async def write_batch(self, layout: TableLayout, batch: Batch) -> WriteCounts:
-        """Stage and apply a batch in one transaction."""
+    async def write_batch(
+        self, layout: TableLayout, batch: Batch, state: SavedState | None = None
+    ) -> WriteCounts:
+        """Stage and apply a batch in one transaction, saving ``state`` in the same one."""
+        ...
+
+    async def save_state(self, state: SavedState) -> None:
+        """Save a pipeline's state in a transaction of its own."""
         ...
 
     async def prepare_schema(self) -> None:

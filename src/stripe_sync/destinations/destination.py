@@ -21,6 +21,7 @@ from stripe_sync.destinations.layout import (
     layout_for_stream,
 )
 from stripe_sync.destinations.writer import BatchWriter, error_message
+from stripe_sync.engine.state_commit import StateCommit
 from stripe_sync.engine.state_store import StateStore
 from stripe_sync.protocol.batching import Batch, singletons
 from stripe_sync.protocol.connector import Config, Message
@@ -91,8 +92,18 @@ class DatabaseDestination(ABC):
     ) -> AsyncIterator[Message]:
         return self.write_batches(config, catalog, singletons(messages))
 
+    def saves_state_with_data(self, config: Config, store: object) -> bool:
+        """True when ``store`` is this destination's own ``_sync_state``: given a ``StateCommit``,
+        ``write_batches`` then saves the SyncState in the transactions that commit the data."""
+        location = getattr(store, "location", None)
+        return location is not None and location == self.state_store(config).location
+
     async def write_batches(
-        self, config: Config, catalog: dict[str, Any], batches: AsyncIterator[Batch]
+        self,
+        config: Config,
+        catalog: dict[str, Any],
+        batches: AsyncIterator[Batch],
+        state_commit: StateCommit | None = None,
     ) -> AsyncIterator[Message]:
         """``write`` over batches of messages (what the engine hands an in-process destination)."""
         settings = parse_config(config)
@@ -107,7 +118,8 @@ class DatabaseDestination(ABC):
             except DestinationError as exc:
                 yield error_message(exc)
                 return
-            async for message in BatchWriter(db, catalog, settings).run(batches):
+            writer = BatchWriter(db, catalog, settings, state_commit=state_commit)
+            async for message in writer.run(batches):
                 yield message
         finally:
             await db.close()

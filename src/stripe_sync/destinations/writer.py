@@ -9,6 +9,11 @@ producing while a batch is written and a quiet source still gets its states conf
 Input arrives in batches of messages (``write_batches``; ``write`` wraps each message in one), and
 each record's object is serialised once, here, without ``_account_id`` (which has its own column).
 
+Given a ``StateCommit`` (the engine's state store is this database's ``_sync_state``), each batch
+saves the pipeline's SyncState with the states it confirms in its own transaction; states confirmed
+without a batch (nothing of theirs was buffered) are saved in a transaction of their own before
+they are emitted.
+
 A failure of one stream's table is reported as a stream error and the other streams go on; a
 global failure (connection lost, credentials refused) is reported and ends the write.
 """
@@ -25,10 +30,11 @@ from typing import Any
 import orjson
 
 from stripe_sync.destinations.config import DeleteMode, DestinationConfig
-from stripe_sync.destinations.database import Batch, Database, Row, prepare_table
+from stripe_sync.destinations.database import Batch, Database, Row, SavedState, prepare_table
 from stripe_sync.destinations.errors import DestinationError, table_failed
 from stripe_sync.destinations.fence import StateFence
 from stripe_sync.destinations.layout import ACCOUNT_FIELD, TableLayout, layout_for_stream
+from stripe_sync.engine.state_commit import StateCommit
 from stripe_sync.protocol.batching import Batch as MessageBatch
 from stripe_sync.protocol.batching import MessageQueue
 from stripe_sync.protocol.errors import ConfigError
@@ -152,8 +158,10 @@ class BatchWriter:
         catalog: Mapping[str, Any],
         config: DestinationConfig,
         max_delay_s: float = MAX_DELAY_S,
+        state_commit: StateCommit | None = None,
     ) -> None:
         self.db = db
+        self.state_commit = state_commit
         self.config = config
         self.max_delay_s = max_delay_s
         self.streams = {s.get("name"): s for s in catalog.get("streams") or []}
@@ -192,7 +200,7 @@ class BatchWriter:
                                 yield out
                     elif kind == "source_state":
                         self.fence.hold(message, self.received, self.durable)
-                        for out in self.fence.release(self.durable, self.failed):
+                        for out in await self._release():
                             yield out
                 if deadline is not None and time.monotonic() >= deadline:
                     async for out in self._flush_all():
@@ -202,6 +210,8 @@ class BatchWriter:
                 yield out
         except _Stop:
             return
+        except _Failed as failure:
+            yield failure.message
         finally:
             await pump.close()
 
@@ -219,7 +229,7 @@ class BatchWriter:
             buffer.add(record)
         except (DestinationError, ConfigError) as exc:
             self.received[stream] = self.received.get(stream, 0) + 1
-            return _iterate(self._fail(stream, exc))
+            return self._fail(stream, exc)
         self.received[stream] += 1
         if len(buffer) >= self.config.batch_size:
             return self._flush(stream)
@@ -246,12 +256,14 @@ class BatchWriter:
             if not buffer.table_ready:
                 buffer.layout = await prepare_table(self.db, buffer.layout)
                 buffer.table_ready = True
-            counts = await self.db.write_batch(buffer.layout, batch)
+            confirmed = self.fence.releasable({**self.durable, stream: target}, self.failed)
+            state = self._saved_state(confirmed)
+            counts = await self.db.write_batch(buffer.layout, batch, state)
         except DestinationError as exc:
             if exc.level == "global":
                 yield error_message(exc)
                 raise _Stop from exc
-            for out in self._fail(stream, exc):
+            async for out in self._fail(stream, exc):
                 yield out
             return
         self.durable[stream] = target
@@ -259,19 +271,43 @@ class BatchWriter:
         for out in self.fence.release(self.durable, self.failed):
             yield out
 
-    def _fail(self, stream: str, exc: Exception) -> list[Message]:
+    async def _fail(self, stream: str, exc: Exception) -> AsyncIterator[Message]:
         self.failed.add(stream)
         self.buffers.pop(stream, None)
-        return [error_message(exc, stream), *self.fence.release(self.durable, self.failed)]
+        yield error_message(exc, stream)
+        for out in await self._release():
+            yield out
+
+    async def _release(self) -> list[Message]:
+        """Release the states no batch is needed for, saved first when the state is ours."""
+        confirmed = self.fence.releasable(self.durable, self.failed)
+        state = self._saved_state(confirmed)
+        if state is not None:
+            try:
+                await self.db.save_state(state)
+            except DestinationError as exc:
+                raise _Failed(error_message(exc)) from exc
+        return self.fence.release(self.durable, self.failed)
+
+    def _saved_state(self, confirmed: list[Message]) -> SavedState | None:
+        """The SyncState to save with the commit that confirms these states (None: nothing to
+        save, or the engine saves it)."""
+        if self.state_commit is None or not confirmed:
+            return None
+        state = self.state_commit.state_after([m["source_state"] for m in confirmed])
+        return SavedState(self.state_commit.pipeline, orjson.dumps(state).decode())
 
 
 class _Stop(Exception):
     """A global failure was reported; the write ends."""
 
 
-async def _iterate(messages: list[Message]) -> AsyncIterator[Message]:
-    for message in messages:
-        yield message
+class _Failed(Exception):
+    """A global failure to report (the message) before the write ends."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message["error"]["message"])
+        self.message = message
 
 
 def error_message(exc: Exception, stream: str | None = None) -> Message:

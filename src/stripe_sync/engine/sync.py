@@ -24,6 +24,7 @@ from stripe_sync.engine.catalog_selection import configure_catalog, select_strea
 from stripe_sync.engine.pipeline import Pipeline, parse_pipeline
 from stripe_sync.engine.progress import ProgressTracker
 from stripe_sync.engine.registry import load_connector, secret_fields, validate_config
+from stripe_sync.engine.state_commit import StateCommit, destination_saves_state
 from stripe_sync.engine.state_store import StateStore
 from stripe_sync.engine.sync_run import SyncRun, stream_key
 from stripe_sync.protocol.batching import Batch, MessageQueue, destination_writes, source_batches
@@ -99,6 +100,11 @@ class Session:
         self.clock = clock
         self.progress_interval = progress_interval
         self.abort = abort
+        self.state_commit = (
+            StateCommit(pipeline.name, self.state_after)
+            if destination_saves_state(destination, destination_config, state_store)
+            else None
+        )
         self.out: asyncio.Queue[Message] = asyncio.Queue()
         self.stop = StopReason()
         self.started = time.monotonic()
@@ -229,6 +235,15 @@ class Session:
             },
         )
         self.out.put_nowait(_DONE)
+
+    def state_after(self, confirmed: list[dict[str, Any]]) -> dict[str, Any]:
+        """The SyncState the destination saves with the batch that confirms ``confirmed``
+        (no more of them than the state limit lets this call confirm)."""
+        if self.state_limit is not None:
+            confirmed = confirmed[: max(0, self.state_limit - self.confirmed_count)]
+        run_progress = self.tracker.snapshot("run")
+        self.run.save_progress(run_progress, run_progress["lifetime"])
+        return self.run.state_with(confirmed)
 
     async def save_state(self) -> None:
         run_progress = self.tracker.snapshot("run")
@@ -469,15 +484,20 @@ class Phase:
     async def _pump_destination(self, source_task: asyncio.Task[None]) -> None:
         s = self.s
         try:
+            options = {"state_commit": s.state_commit} if s.state_commit else {}
             writer = destination_writes(
-                s.destination, s.destination_config, self.catalog, self._destination_input()
+                s.destination,
+                s.destination_config,
+                self.catalog,
+                self._destination_input(),
+                **options,
             )
             async with aclosing(writer):
                 async for message in writer:
                     if self._from_destination(message) or s.stop.value == "state_limit":
                         break
-                    if message.get("type") == "source_state":
-                        await s.save_state()
+                    if message.get("type") == "source_state" and s.state_commit is None:
+                        await s.save_state()  # else the destination saved it with the data
                     s.maybe_progress()
         except Exception as exc:
             s.crash(exc, s.destination_label)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import errors as pg_errors
 
-from stripe_sync.destinations.database import Batch, BatchSql, WriteCounts
+from stripe_sync.destinations.database import Batch, BatchSql, SavedState, WriteCounts
 from stripe_sync.destinations.errors import (
     DestinationError,
     credentials_rejected,
@@ -176,7 +176,9 @@ class PostgresDatabase:
         except psycopg.Error as exc:
             raise translate(exc, self.conn, None) from exc
 
-    async def write_batch(self, layout: TableLayout, batch: Batch) -> WriteCounts:
+    async def write_batch(
+        self, layout: TableLayout, batch: Batch, state: SavedState | None = None
+    ) -> WriteCounts:
         params = {"stream": layout.table, "synced_at": datetime.now(UTC)}
         counts = WriteCounts()
         try:
@@ -189,9 +191,17 @@ class PostgresDatabase:
                     await cursor.execute(step.sql, params)
                     result = await cursor.fetchall() if step.returns_rows else cursor.rowcount
                     counts.record(step, result, batch)
+                if state is not None:
+                    await cursor.execute(self.statements.save_state(), _state_params(state))
         except psycopg.Error as exc:
             raise translate(exc, self.conn, layout.table) from exc
         return counts
+
+    async def save_state(self, state: SavedState) -> None:
+        try:
+            await self.conn.execute(self.statements.save_state(), _state_params(state))
+        except psycopg.Error as exc:
+            raise translate(exc, self.conn, None) from exc
 
     async def _sql(self, layout: TableLayout) -> tuple[BatchSql, str]:
         cached = self._batch_sql.get(layout)
@@ -205,3 +215,7 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         await self.conn.close()
+
+
+def _state_params(state: SavedState) -> dict[str, object]:
+    return {"pipeline": state.pipeline, "state": state.state, "updated_at": datetime.now(UTC)}

@@ -31,6 +31,11 @@ class PostgresStateStore:
         self._db: PostgresDatabase | None = None
         self._table_ready = False
 
+    @property
+    def location(self) -> tuple[str, ...]:
+        """Which database and schema this store saves into."""
+        return ("postgres", self.url, self.schema)
+
     async def load(self, pipeline: str) -> dict[str, Any] | None:
         async def load(db: PostgresDatabase) -> dict[str, Any] | None:
             try:

@@ -25,7 +25,7 @@ from itertools import chain
 from pathlib import Path
 from typing import TypeVar
 
-from stripe_sync.destinations.database import Batch, BatchSql, Row, WriteCounts
+from stripe_sync.destinations.database import Batch, BatchSql, Row, SavedState, WriteCounts
 from stripe_sync.destinations.errors import (
     DestinationError,
     table_failed,
@@ -134,10 +134,23 @@ class SqliteDatabase:
     async def drop_schema_if_empty(self) -> None:
         """SQLite has no schemas; the file stays."""
 
-    async def write_batch(self, layout: TableLayout, batch: Batch) -> WriteCounts:
-        return await self._run(lambda: self._write(layout, batch), layout.table)
+    async def write_batch(
+        self, layout: TableLayout, batch: Batch, state: SavedState | None = None
+    ) -> WriteCounts:
+        return await self._run(lambda: self._write(layout, batch, state), layout.table)
 
-    def _write(self, layout: TableLayout, batch: Batch) -> WriteCounts:
+    async def save_state(self, state: SavedState) -> None:
+        def save() -> None:
+            with self._transaction():
+                self._save_state(state)
+
+        await self._run(save)
+
+    def _save_state(self, state: SavedState) -> None:
+        params = {"pipeline": state.pipeline, "state": state.state, "updated_at": now_iso()}
+        self.conn.execute(self.statements.save_state(), params)
+
+    def _write(self, layout: TableLayout, batch: Batch, state: SavedState | None) -> WriteCounts:
         sql = self._sql(layout)
         stage = quote(sql.stage)
         table = self.statements.table(layout.table)
@@ -159,6 +172,8 @@ class SqliteDatabase:
                     counts.add_deleted(changed, batch.tombstones)
                 else:
                     counts.record(step, cursor.rowcount, batch)
+            if state is not None:
+                self._save_state(state)
         return counts
 
     def _stage(self, stage: str, width: int, rows: list[Row]) -> None:

@@ -28,6 +28,11 @@ class SqliteStateStore:
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def location(self) -> tuple[str, ...]:
+        """Which database this store saves into (equal for stores of one file)."""
+        return ("sqlite", str(Path(self.path).resolve()))
+
     async def load(self, pipeline: str) -> dict[str, Any] | None:
         async with self._lock:
             return await asyncio.to_thread(self._load, pipeline)
