@@ -8,7 +8,7 @@ Reports extra requests (all runs together minus the uninterrupted run) and rows 
 
 Usage:
     .venv/bin/python benchmarks/resume_cost.py [--kills 10] [--seed 7] [--to sqlite|postgres]
-        [--every SECONDS]
+        [--every SECONDS] [--rps N]
 """
 
 from __future__ import annotations
@@ -36,9 +36,12 @@ OBJECTS = "customers=20000,charges=10000,invoices=3000,*=0"
 STREAMS = "customers,charges,invoices"
 
 
-def start_fake() -> tuple[subprocess.Popen[str], str]:
+def start_fake(rps: int) -> tuple[subprocess.Popen[str], str]:
     latency = ["--latency-ms", "50", "--jitter-ms", "10"]
-    return start_server(OBJECTS, *latency, "--rate-limit", "100", "--endpoint-rate-limit", "25")
+    if not rps:
+        return start_server(OBJECTS, "--latency-ms", "5")
+    limits = ["--rate-limit", str(rps), "--endpoint-rate-limit", str(rps // 4)]
+    return start_server(OBJECTS, *latency, *limits)
 
 
 def requests_served(url: str) -> int:
@@ -47,7 +50,7 @@ def requests_served(url: str) -> int:
     return sum(sum(counts.values()) for counts in stats["requests"].values())
 
 
-def sync(url: str, database: str, out: Path) -> subprocess.Popen[bytes]:
+def sync(url: str, database: str, out: Path, rps: int) -> subprocess.Popen[bytes]:
     command = [
         *CLI,
         "sync",
@@ -60,7 +63,7 @@ def sync(url: str, database: str, out: Path) -> subprocess.Popen[bytes]:
         "--streams",
         STREAMS,
         "--max-rps",
-        "100",
+        str(rps),
         "--no-progress",
         "--ndjson",
     ]
@@ -88,6 +91,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--to", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument(
+        "--rps",
+        type=int,
+        default=100,
+        help="the fake's request rate limit and the sync's --max-rps; 0: no limit, 5 ms latency",
+    )
+    parser.add_argument(
         "--every", type=float, help="kill each run after this many seconds (default: at random)"
     )
     args = parser.parse_args()
@@ -101,10 +110,10 @@ def main() -> None:
         else:
             baseline_db = f"sqlite:///{folder / 'baseline.db'}"
             resumed_db = f"sqlite:///{folder / 'resumed.db'}"
-        fake, url = start_fake()
+        fake, url = start_fake(args.rps)
         try:
             started = time.monotonic()
-            baseline = sync(url, baseline_db, folder / "baseline.ndjson")
+            baseline = sync(url, baseline_db, folder / "baseline.ndjson", args.rps)
             baseline.wait()
             duration = time.monotonic() - started
             baseline_requests = requests_served(url)
@@ -112,14 +121,14 @@ def main() -> None:
             for kill in range(args.kills):
                 out = folder / f"run{kill}.ndjson"
                 outputs.append(out)
-                process = sync(url, resumed_db, out)
+                process = sync(url, resumed_db, out, args.rps)
                 time.sleep(args.every or rng.uniform(0.1, duration / 2))
                 if process.poll() is None:
                     os.kill(process.pid, signal.SIGKILL)
                 process.wait()
             out = folder / "final.ndjson"
             outputs.append(out)
-            final = sync(url, resumed_db, out)
+            final = sync(url, resumed_db, out, args.rps)
             final.wait()
             interrupted_requests = requests_served(url) - baseline_requests
             rows_rewritten = rewritten(outputs)

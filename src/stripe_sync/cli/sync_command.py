@@ -16,7 +16,12 @@ import typer
 from stripe_sync.cli import exit_codes
 from stripe_sync.cli.outcome import exit_code_for_end
 from stripe_sync.cli.output import OutputMode, render_sync
-from stripe_sync.cli.pipeline_commands import EngineTokenOption, EngineUrlOption, sync_messages
+from stripe_sync.cli.pipeline_commands import (
+    EngineTokenOption,
+    EngineUrlOption,
+    WaitOption,
+    sync_messages,
+)
 from stripe_sync.cli.running import run_command
 from stripe_sync.destinations.config import destination_for_url
 from stripe_sync.engine.pipeline import parse_pipeline
@@ -162,6 +167,7 @@ def sync_command(
     poll_interval: PollInterval = None,
     engine_url: EngineUrlOption = None,
     engine_token: EngineTokenOption = None,
+    wait: WaitOption = False,
 ) -> None:
     """Sync a Stripe account into a database; run it again to continue or catch up."""
     pipeline = parse_pipeline(
@@ -198,6 +204,7 @@ def sync_command(
                 time_limit=limit,
                 state_limit=state_limit,
                 abort=abort,
+                wait=wait,
             )
 
         if live:

@@ -24,6 +24,7 @@ from stripe_sync.engine.catalog_selection import configure_catalog, select_strea
 from stripe_sync.engine.pipeline import Pipeline, parse_pipeline
 from stripe_sync.engine.progress import ProgressTracker
 from stripe_sync.engine.registry import load_connector, secret_fields, validate_config
+from stripe_sync.engine.run_lease import run_lease
 from stripe_sync.engine.state_commit import StateCommit, destination_saves_state
 from stripe_sync.engine.state_store import StateStore
 from stripe_sync.engine.sync_run import SyncRun, stream_key
@@ -573,14 +574,53 @@ async def sync(
     clock: Clock | None = None,
     progress_interval: float = 1.0,
     abort: asyncio.Event | None = None,
+    wait: bool = False,
 ) -> AsyncGenerator[Message, None]:
     """Run one call of a sync run and yield its output (see protocol.md, "Engine → client").
 
     Bad input (pipeline, connector type, config, stream names, state) raises ConfigError before
     anything is read or written. ``state`` defaults to what ``state_store`` holds. Setting
     ``abort`` (or closing this iterator) stops the source, flushes and ends ``aborted``.
+    A store with leases (the database destinations') runs one call per pipeline at a time: a
+    second one raises ``PipelineBusy`` at once, or with ``wait`` waits for the first to end.
     """
     parsed = parse_pipeline(pipeline)
+    async with run_lease(state_store, parsed.name, wait=wait):
+        call = _call(
+            parsed,
+            state,
+            sync_run_id=sync_run_id,
+            fresh=fresh,
+            live=live,
+            time_limit=time_limit,
+            state_limit=state_limit,
+            state_store=state_store,
+            input=input,
+            clock=clock,
+            progress_interval=progress_interval,
+            abort=abort,
+        )
+        async with aclosing(call):
+            async for message in call:
+                yield message
+
+
+async def _call(
+    parsed: Pipeline,
+    state: dict[str, Any] | None,
+    *,
+    sync_run_id: str | None,
+    fresh: bool,
+    live: bool,
+    time_limit: float | None,
+    state_limit: int | None,
+    state_store: StateStore | None,
+    input: AsyncIterator[dict[str, Any]] | None,
+    clock: Clock | None,
+    progress_interval: float,
+    abort: asyncio.Event | None,
+) -> AsyncGenerator[Message, None]:
+    """``sync`` once the pipeline is parsed and its lease held."""
     clock = clock or utc_now
     source = load_connector("source", parsed.source)
     destination = load_connector("destination", parsed.destination)

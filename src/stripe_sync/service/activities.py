@@ -222,9 +222,20 @@ class PipelineActivities:
 
     @activity.defn(name=TEARDOWN)
     async def teardown(self, request: SyncRequest) -> SyncOutcome:
-        """Drop the destination's tables, then forget the pipeline. An account of a platform
-        pipeline forgets its own rows only: its parent drops the tables."""
+        """Remove the pipeline's state and the tables no other pipeline uses, then forget the
+        pipeline. An account of a platform pipeline removes its own state only: its parent
+        drops the tables."""
         if request.account is not None:
+            try:
+                pipeline = await self._pipeline(request)
+                await connector_calls.teardown(pipeline, "destination", keep_tables=True)
+            except (ApplicationError, SyncError) as exc:  # its state then keeps the tables
+                logger.warning(
+                    "pipeline %s: account %s: state kept: %s",
+                    request.pipeline_id,
+                    request.account,
+                    exc,
+                )
             await self.store.forget_account(request.pipeline_id, request.account)
             return SyncOutcome("complete", has_more=False)
         try:

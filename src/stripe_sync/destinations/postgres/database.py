@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
 
-from stripe_sync.destinations.database import Batch, BatchSql, SavedState, WriteCounts
+from stripe_sync.destinations.database import Batch, BatchSql, SavedState, Statement, WriteCounts
 from stripe_sync.destinations.errors import (
     DestinationError,
     credentials_rejected,
@@ -119,11 +120,25 @@ class PostgresDatabase:
             found.setdefault(table, {})[column] = declared
         return found
 
-    async def execute(self, statements: Sequence[str]) -> None:
+    async def execute(self, statements: Sequence[Statement]) -> None:
+        """Run statements in one transaction that first takes the schema's DDL lock, so processes
+        creating the same schema or tables at once take turns (``IF NOT EXISTS`` alone races)."""
         try:
             async with self.conn.transaction():
+                await self.conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    (f"stripe-sync ddl {self.schema}",),
+                )
                 for statement in statements:
-                    await self.conn.execute(statement)
+                    sql, params = (statement, None) if isinstance(statement, str) else statement
+                    await self.conn.execute(sql, params)
+        except psycopg.Error as exc:
+            raise translate(exc, self.conn, None) from exc
+
+    async def saved_states(self) -> dict[str, Any]:
+        try:
+            cursor = await self.conn.execute(self.statements.saved_states())
+            return {pipeline: state for pipeline, state in await cursor.fetchall()}
         except psycopg.Error as exc:
             raise translate(exc, self.conn, None) from exc
 

@@ -23,9 +23,18 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from stripe_sync.destinations.database import Batch, BatchSql, Row, SavedState, WriteCounts
+import orjson
+
+from stripe_sync.destinations.database import (
+    Batch,
+    BatchSql,
+    Row,
+    SavedState,
+    Statement,
+    WriteCounts,
+)
 from stripe_sync.destinations.errors import (
     DestinationError,
     table_failed,
@@ -111,13 +120,27 @@ class SqliteDatabase:
 
         return await self._run(read)
 
-    async def execute(self, statements: Sequence[str]) -> None:
+    async def execute(self, statements: Sequence[Statement]) -> None:
         def run() -> None:
             with self._transaction():
                 for statement in statements:
-                    self.conn.execute(statement)
+                    sql, params = (statement, {}) if isinstance(statement, str) else statement
+                    self.conn.execute(sql, params)
 
         await self._run(run)
+
+    async def saved_states(self) -> dict[str, Any]:
+        def read() -> dict[str, Any]:
+            rows = self.conn.execute(self.statements.saved_states()).fetchall()
+            states: dict[str, Any] = {}
+            for pipeline, text in rows:
+                try:
+                    states[pipeline] = orjson.loads(text)
+                except orjson.JSONDecodeError:
+                    states[pipeline] = None  # unreadable, but still a pipeline of this database
+            return states
+
+        return await self._run(read)
 
     async def prepare_schema(self) -> None:
         await self.execute(
