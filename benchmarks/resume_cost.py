@@ -71,15 +71,26 @@ def sync(url: str, database: str, out: Path, rps: int) -> subprocess.Popen[bytes
 
 
 def rewritten(paths: list[Path]) -> int:
+    """Rows written again (``updated`` + ``unchanged``) over the calls: a finished call's own
+    counts (``end.request_progress.writes``), a killed one's growth of the run's counts between
+    its first and its last progress line (the engine does not print ``write_stats``)."""
     total = 0
     for path in paths:
+        seen: list[dict[str, int]] = []
+        own: dict[str, int] | None = None
         for line in path.read_bytes().splitlines():
-            if b'"write_stats"' in line:
-                try:
-                    stats = json.loads(line)["write_stats"]
-                except json.JSONDecodeError:
-                    continue  # the last line of a killed process
-                total += stats["updated"] + stats["unchanged"]
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the last line of a killed process
+            if message.get("type") == "progress":
+                seen.append(message["progress"]["writes"])
+            elif message.get("type") == "end":
+                own = message["end"]["request_progress"]["writes"]
+        if own is None and seen:
+            own = {key: seen[-1][key] - seen[0][key] for key in ("updated", "unchanged")}
+        if own is not None:
+            total += own["updated"] + own["unchanged"]
     return total
 
 

@@ -9,8 +9,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import orjson
 import psycopg
@@ -18,15 +17,13 @@ import pytest
 from tests.support.destinations import (
     Target,
     catalog,
-    customer,
     feed,
     of_type,
-    record,
-    state,
 )
 from tests.support.postgres import PostgresServer, free_port
 
 from stripe_sync.destinations.postgres import PostgresDestination, PostgresStateStore
+from stripe_sync.engine.sync import sync
 
 PAGE = 50
 
@@ -141,42 +138,55 @@ def own_server() -> Iterator[PostgresServer]:
 
 
 async def test_postgres_restarted_mid_write(own_server: PostgresServer) -> None:
+    """A sync (engine.sync, state in the destination) meets a Postgres restart: it ends with an
+    error, its saved state covers exactly what was committed, and the next call completes."""
     url = own_server.create_database("restart")
-    config = {"url": url, "batch_size": 10}
+    target = Target("postgres", url)
+    spec = {
+        "name": "restarted",
+        "source": {
+            "type": "test",
+            "config": {
+                "streams": {
+                    "customers": {
+                        "records": 60,
+                        "page_size": 10,
+                        "page_delay_s": 0.3,
+                        "supports_time_range": False,
+                    }
+                }
+            },
+        },
+        "destination": {"type": "postgres", "config": {"url": url, "batch_size": 10}},
+    }
     store = PostgresStateStore(url)
-
-    def page(n: int) -> list[dict[str, Any]]:
-        records = [record(customer(n * 10 + i)) for i in range(10)]
-        return [*records, state("customers", {"offset": n * 10 + 10})]
-
-    async def source(start_page: int) -> AsyncIterator[dict[str, Any]]:
-        for n in range(start_page, 6):
-            for message in page(n):
-                yield message
-
-    async def run(start_page: int, restart_at: int | None) -> list[dict[str, Any]]:
-        """Save confirmed states like the engine; restart the server once ``restart_at`` is saved."""
-        out = []
-        writing = PostgresDestination().write(config, catalog(), source(start_page))
-        async for message in writing:
-            out.append(message)
-            if message["type"] == "source_state":
-                await store.save("default", {"source": message["source_state"]["data"]})
-                if message["source_state"]["data"]["offset"] == restart_at:
-                    own_server.restart("immediate")  # blocks the loop until it is back
-        return out
-
     try:
-        first = await run(0, restart_at=30)
+        first = []
+        async for message in sync(spec, state_store=store):
+            first.append(message)
+            if (
+                message["type"] == "source_state"
+                and message["source_state"]["data"]["offset"] == 30
+            ):
+                own_server.restart("immediate")  # blocks the loop until it is back
+        end = first[-1]["end"]
+        assert end["reason"] == "error" and end["has_more"]
         (error,) = of_type(first, "error")
         assert (error["level"], error["failure_type"]) == ("global", "transient_error")
-        saved = await store.load("default")  # the store reconnects after the restart
-        assert saved == {"source": {"offset": 30}}
+        confirmed = of_type(first, "source_state")[-1]["data"]["offset"]
+        assert 30 <= confirmed < 60
+        saved = await store.load("restarted")  # the store reconnects after the restart
+        assert saved is not None
+        assert saved["source"]["streams"]["customers"]["offset"] == confirmed
+        ((rows,),) = target.query(f"SELECT count(*) FROM {target.table('customers')}")
+        assert confirmed <= rows <= confirmed + 10  # at most the page whose state was in flight
 
-        second = await run(saved["source"]["offset"] // 10, restart_at=None)
-        assert not of_type(second, "error")
-        assert await store.load("default") == {"source": {"offset": 60}}
+        second = [message async for message in sync(spec, state_store=store)]
+        assert second[-1]["end"]["reason"] == "complete" and not of_type(second, "error")
+        resumed = [state["data"]["offset"] for state in of_type(second, "source_state")]
+        assert resumed == list(range(confirmed + 10, 70, 10))  # from the saved state on
+        saved = await store.load("restarted")
+        assert saved is not None and saved["source"]["streams"]["customers"]["offset"] == 60
     finally:
         await store.close()
-    target = Target("postgres", url)
     assert target.query(f"SELECT count(*) FROM {target.table('customers')}") == [(60,)]

@@ -1,7 +1,8 @@
 """The write loop shared by the database destinations: buffer, batch, commit, confirm.
 
 Records are buffered per stream, deduplicated by primary key (the newest version wins; ties: the
-later record), and written in batches of ``batch_size``, when the oldest buffered record has
+later record), and written in batches of ``batch_size`` (checked after each input batch, so a
+page that arrives as one batch with its state is never split between two transactions), when the oldest buffered record has
 waited ``max_delay_s``, or when no input came for ``IDLE_FLUSH_S`` (a live change does not wait
 for the timer). After each committed batch the loop yields ``write_stats`` and every
 ``source_state`` the fence can release. Input is read by a separate task, so the source keeps
@@ -194,14 +195,17 @@ class BatchWriter:
                     if kind == "record":
                         if deadline is None:
                             deadline = time.monotonic() + self.max_delay_s
-                        full = self._on_record(message["record"])
-                        if full is not None:
-                            async for out in full:
+                        failed = self._on_record(message["record"])
+                        if failed is not None:
+                            async for out in failed:
                                 yield out
                     elif kind == "source_state":
                         self.fence.hold(message, self.received, self.durable)
                         for out in await self._release():
                             yield out
+                for stream in self._full():  # after the whole batch: a page is never split
+                    async for out in self._flush(stream):
+                        yield out
                 if deadline is not None and time.monotonic() >= deadline:
                     async for out in self._flush_all():
                         yield out
@@ -216,7 +220,7 @@ class BatchWriter:
             await pump.close()
 
     def _on_record(self, record: Mapping[str, Any]) -> AsyncIterator[Message] | None:
-        """Buffer a record; what to yield when its stream failed or its buffer is full."""
+        """Buffer a record; what to yield when its stream failed."""
         stream: str = record["stream"]
         if stream in self.failed:
             self.received[stream] += 1
@@ -231,9 +235,12 @@ class BatchWriter:
             self.received[stream] = self.received.get(stream, 0) + 1
             return self._fail(stream, exc)
         self.received[stream] += 1
-        if len(buffer) >= self.config.batch_size:
-            return self._flush(stream)
         return None
+
+    def _full(self) -> list[str]:
+        """Streams whose buffer reached ``batch_size``."""
+        size = self.config.batch_size
+        return [stream for stream, buffer in self.buffers.items() if len(buffer) >= size]
 
     def _layout(self, stream: Any) -> TableLayout:
         entry = self.streams.get(stream)

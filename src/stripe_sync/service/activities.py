@@ -272,6 +272,7 @@ class PipelineActivities:
             input=_events(request.events) if live and request.events else None,
             progress_interval=self.settings.progress_interval,
             abort=abort,
+            wait=True,  # a cancelled attempt of this pipeline may still be saving its state
         )
         consumer = asyncio.create_task(_consume(calls, recorder))
         beat = asyncio.create_task(_heartbeat(recorder))

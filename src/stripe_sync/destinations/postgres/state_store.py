@@ -21,6 +21,7 @@ import orjson
 import psycopg
 from psycopg import errors as pg_errors
 
+from stripe_sync.destinations.errors import DestinationError
 from stripe_sync.destinations.layout import check_identifier
 from stripe_sync.destinations.postgres.database import PostgresDatabase, connect, translate
 from stripe_sync.engine.run_lease import WAIT_POLL_S, PipelineBusy, busy_message
@@ -105,10 +106,12 @@ class PostgresStateStore:
             db = self._db
             try:
                 return await work(db)
-            except psycopg.Error as exc:
+            except (psycopg.Error, DestinationError) as exc:  # the database's calls translate
                 if db.conn.broken and attempt == 1:
                     await self.close()
                     continue
+                if isinstance(exc, DestinationError):
+                    raise
                 raise translate(exc, db.conn, None) from exc
         raise AssertionError("unreachable")
 
