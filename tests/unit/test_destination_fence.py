@@ -62,3 +62,18 @@ def test_releasable_tells_what_a_commit_will_confirm_and_leaves_it_pending() -> 
     assert len(fence) == 3
     assert fence.release({"a": 9}, {"b"}) == [stream_state("a", 1), stream_state("a", 3)]
     assert len(fence) == 0
+
+
+def test_covered_includes_states_held_back_by_a_waiting_global_state() -> None:
+    fence = StateFence()
+    fence.hold(global_state(1), received={"a": 5, "b": 2}, durable={})
+    fence.hold(stream_state("a", 2), received={"a": 9, "b": 2}, durable={})
+    fence.hold(stream_state("b", 3), received={"a": 9, "b": 4}, durable={})
+    durable = {"a": 9}
+    assert fence.releasable(durable, set()) == []  # the global state waits for b
+    assert fence.covered(durable, set()) == [stream_state("a", 2)]
+    assert fence.covered({"a": 9, "b": 4}, set()) == [
+        global_state(1),
+        stream_state("a", 2),
+        stream_state("b", 3),
+    ]

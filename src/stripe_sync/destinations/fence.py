@@ -50,6 +50,17 @@ class StateFence:
         about to commit will confirm)."""
         return self._scan(durable, failed)[1]
 
+    def covered(self, durable: Mapping[str, int], failed: set[str]) -> list[Message]:
+        """Every pending state whose records are all durable, in arrival order, including those
+        still queued behind a state that waits (a global one, usually). A saved SyncState may
+        include them: each stream's entry then covers only that stream's durable records."""
+        return [
+            message
+            for message, waits in self._pending
+            if not any(stream in failed for stream in waits)
+            and all(durable.get(stream, 0) >= count for stream, count in waits.items())
+        ]
+
     def _scan(self, durable: Mapping[str, int], failed: set[str]) -> tuple[int, list[Message]]:
         """(pending entries to take, states among them to release)."""
         released: list[Message] = []

@@ -263,8 +263,9 @@ class BatchWriter:
             if not buffer.table_ready:
                 buffer.layout = await prepare_table(self.db, buffer.layout)
                 buffer.table_ready = True
-            confirmed = self.fence.releasable({**self.durable, stream: target}, self.failed)
-            state = self._saved_state(confirmed)
+            state = self._saved_state(
+                self.fence.covered({**self.durable, stream: target}, self.failed)
+            )
             counts = await self.db.write_batch(buffer.layout, batch, state)
         except DestinationError as exc:
             if exc.level == "global":
@@ -287,8 +288,9 @@ class BatchWriter:
 
     async def _release(self) -> list[Message]:
         """Release the states no batch is needed for, saved first when the state is ours."""
-        confirmed = self.fence.releasable(self.durable, self.failed)
-        state = self._saved_state(confirmed)
+        if not self.fence.releasable(self.durable, self.failed):
+            return []
+        state = self._saved_state(self.fence.covered(self.durable, self.failed))
         if state is not None:
             try:
                 await self.db.save_state(state)
@@ -297,8 +299,10 @@ class BatchWriter:
         return self.fence.release(self.durable, self.failed)
 
     def _saved_state(self, confirmed: list[Message]) -> SavedState | None:
-        """The SyncState to save with the commit that confirms these states (None: nothing to
-        save, or the engine saves it)."""
+        """The SyncState to save with the commit that makes these states' records durable (None:
+        nothing to save, or the engine saves it). They are the fence's ``covered`` states: also
+        those a waiting global state still holds back, so a stream's saved state keeps up with
+        its committed rows."""
         if self.state_commit is None or not confirmed:
             return None
         state = self.state_commit.state_after([m["source_state"] for m in confirmed])

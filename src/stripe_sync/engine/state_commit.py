@@ -23,7 +23,8 @@ class StateCommit:
 
     pipeline: str
     state_after: Callable[[list[dict[str, Any]]], dict[str, Any]]
-    """The SyncState once these ``source_state`` payloads are confirmed (in order)."""
+    """The SyncState with these ``source_state`` payloads applied in order (states whose records
+    are durable, including some the fence still holds back behind a waiting global state)."""
 
 
 def destination_saves_state(destination: Any, config: dict[str, Any], store: Any) -> bool:
