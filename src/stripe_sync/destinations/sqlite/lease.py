@@ -40,7 +40,7 @@ CREATE = (
 
 
 def process_identity(pid: int) -> str | None:
-    """Boot id and start time of a process ('' when unknown here); None when it does not exist."""
+    """Boot id and start time of a process ('' when unknown here); None when it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
@@ -50,7 +50,10 @@ def process_identity(pid: int) -> str | None:
     except OSError:
         pass
     else:
-        return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"
+        fields = stat.rsplit(")", 1)[1].split()  # from field 3, the state
+        if fields[0] in ("Z", "X"):  # killed, not yet reaped by its parent
+            return None
+        return f"{boot}:{fields[19]}"  # field 22: start time since boot
     try:  # no /proc: whether the process id is in use is all we can know
         os.kill(pid, 0)
     except ProcessLookupError:
