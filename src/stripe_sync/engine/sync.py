@@ -238,8 +238,9 @@ class Session:
         self.out.put_nowait(_DONE)
 
     def state_after(self, confirmed: list[dict[str, Any]]) -> dict[str, Any]:
-        """The SyncState the destination saves with the batch that confirms ``confirmed``
-        (no more of them than the state limit lets this call confirm)."""
+        """The SyncState a destination saves with a batch: this call's state with ``confirmed``
+        applied, the states whose records the batch makes durable (no more of them than the
+        state limit lets this call confirm)."""
         if self.state_limit is not None:
             confirmed = confirmed[: max(0, self.state_limit - self.confirmed_count)]
         run_progress = self.tracker.snapshot("run")
