@@ -26,6 +26,7 @@ from tests.support.destinations import (
 )
 
 from stripe_sync.destinations.layout import InvalidName
+from stripe_sync.engine.state_commit import StateCommit
 
 
 def rows_by_id(target: Target, columns: str = "id, email, _version, _deleted") -> dict[str, tuple]:
@@ -318,3 +319,41 @@ async def test_sync_state_round_trip(target: Target) -> None:
         assert (await reopened.load("default") or {})["engine"]["mode"] == "live"
     finally:
         await reopened.close()  # type: ignore[attr-defined]
+
+
+async def test_a_batch_saves_its_streams_states_with_it_even_behind_a_waiting_global_state(
+    target: Target,
+) -> None:
+    """Given a StateCommit, a committed batch carries the SyncState with its stream's states,
+    also those the fence still holds back behind a global state that waits for another stream."""
+
+    def state_after(confirmed: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"applied": [payload["data"] for payload in confirmed]}
+
+    def saved() -> Any:
+        rows = target.query(f"SELECT state FROM {target.table('_sync_state')}")
+        (value,) = [row[0] for row in rows]
+        return json.loads(value) if isinstance(value, str) else value
+
+    go_on = asyncio.Event()
+
+    async def batches() -> AsyncIterator[list[dict[str, Any]]]:
+        yield [record(customer(1)), record(customer(1), stream="invoices"), global_state("G")]
+        yield [*(record(customer(n)) for n in range(2, 6)), state("customers", "S")]
+        await go_on.wait()
+
+    config = target.config(batch_size=5)
+    both = catalog("customers", "invoices")
+    commit = StateCommit("p", state_after)
+    out: list[dict[str, Any]] = []
+    writer = target.destination().write_batches(config, both, batches(), state_commit=commit)
+    async for message in writer:
+        out.append(message)
+        if message["type"] == "write_stats" and message["write_stats"]["stream"] == "customers":
+            # G waits for the invoice, which is still buffered: nothing is confirmed yet, but
+            # the customers' state is saved with the customers' rows
+            assert of_type(out, "source_state") == []
+            assert saved() == {"applied": ["S"]}
+            go_on.set()
+    assert [s["data"] for s in of_type(out, "source_state")] == ["G", "S"]
+    assert saved() == {"applied": ["G", "S"]}

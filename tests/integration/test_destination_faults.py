@@ -4,87 +4,106 @@ restarted Postgres. Saved states must never claim records that are not in the ta
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
+import sqlite3
 import sys
-import textwrap
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import Iterator
 
+import orjson
+import psycopg
 import pytest
 from tests.support.destinations import (
     Target,
     catalog,
-    customer,
     feed,
     of_type,
-    record,
-    state,
 )
 from tests.support.postgres import PostgresServer, free_port
 
 from stripe_sync.destinations.postgres import PostgresDestination, PostgresStateStore
+from stripe_sync.engine.sync import sync
 
-# A sync that never ends: pages of 50 records, a state after each, every confirmed state saved
-# to the destination's _sync_state (what the engine does), until the process is killed.
-ENDLESS_SYNC = textwrap.dedent(
-    """
-    import asyncio, sys
-    from stripe_sync.destinations.postgres import PostgresDestination
-    from stripe_sync.destinations.sqlite import SqliteDestination
-
-    url = sys.argv[1]
-    destination = SqliteDestination() if url.startswith("sqlite") else PostgresDestination()
-    config = {"url": url, "batch_size": 120}
-    catalog = {"streams": [{"name": "customers", "primary_key": [["id"]],
-                            "json_schema": {"properties": {"id": {"type": "string"}}}}]}
-
-    async def source():
-        n = 0
-        while True:
-            for _ in range(50):
-                yield {"type": "record", "record": {"stream": "customers", "version": 1,
-                       "data": {"id": f"cus_{n}", "blob": "x" * 500}}}
-                n += 1
-            yield {"type": "source_state", "source_state": {"stream": "customers",
-                   "data": {"offset": n}}}
-            await asyncio.sleep(0)
-
-    async def main():
-        store = destination.state_store(config)
-        async for message in destination.write(config, catalog, source()):
-            if message["type"] == "source_state":
-                await store.save("default", {"source": message["source_state"]["data"]})
-
-    asyncio.run(main())
-    """
-)
+PAGE = 50
 
 
-async def test_a_killed_sync_never_saves_a_state_ahead_of_its_records(target: Target) -> None:
-    process = await asyncio.create_subprocess_exec(sys.executable, "-c", ENDLESS_SYNC, target.url)
-    store = target.destination().state_store(target.config())
+def long_sync(url: str) -> list[str]:
+    """`stripe-sync pipeline sync` of a test stream far longer than the test: pages of 50 records,
+    a state after each, batches of 120 records (so batches end in the middle of pages), the state
+    kept in the destination's _sync_state."""
+    pipeline = {
+        "name": "killed",
+        "source": {
+            "type": "test",
+            "config": {
+                "streams": {
+                    "customers": {
+                        "records": 300_000,
+                        "page_size": PAGE,
+                        "supports_time_range": False,
+                    }
+                }
+            },
+        },
+        "destination": {
+            "type": "sqlite" if url.startswith("sqlite") else "postgres",
+            "config": {"url": url, "batch_size": 120},
+        },
+    }
+    pipeline_json = orjson.dumps(pipeline).decode()
+    return [sys.executable, "-m", "stripe_sync.cli.main", "pipeline", "sync",
+            "--pipeline", pipeline_json]  # fmt: skip
+
+
+def saved_and_stored(target: Target) -> tuple[int, int] | None:
+    """(saved offset, rows in the table) read in one statement, so from one snapshot."""
     try:
-        deadline = time.monotonic() + 60
-        saved = None
-        while time.monotonic() < deadline:
-            saved = await store.load("default")
-            if saved and saved["source"]["offset"] >= 1000:
-                break
+        rows = target.query(
+            f"SELECT (SELECT state FROM {target.table('_sync_state')} WHERE pipeline = 'killed'), "
+            f"(SELECT count(*) FROM {target.table('customers')})"
+        )
+    except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):
+        return None  # the tables are not there yet
+    state, count = rows[0]
+    if state is None:
+        return None
+    if isinstance(state, str):
+        state = orjson.loads(state)
+    return int(state["source"]["streams"]["customers"]["offset"]), int(count)
+
+
+async def test_the_saved_state_never_trails_the_data_by_more_than_a_page(target: Target) -> None:
+    """Whenever the database is looked at (and after kill -9), the saved state covers every
+    committed row but those of the one page in flight: it is saved with the data."""
+    process = await asyncio.create_subprocess_exec(
+        *long_sync(target.url), stdout=asyncio.subprocess.DEVNULL
+    )
+    snapshots: list[tuple[int, int]] = []
+    try:
+        deadline = time.monotonic() + 90
+        while not snapshots or snapshots[-1][0] < 3000:
             assert process.returncode is None, "the sync process ended on its own"
-            await asyncio.sleep(0.05)
+            assert time.monotonic() < deadline, f"no progress: {snapshots[-1:]}"
+            seen = saved_and_stored(target)
+            if seen is not None:
+                snapshots.append(seen)
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(random.uniform(0, 0.3))
         process.send_signal(signal.SIGKILL)
         await process.wait()
-        saved = await store.load("default")
     finally:
         if process.returncode is None:
             process.kill()
-        await store.close()  # type: ignore[attr-defined]
-
-    assert saved is not None and saved["source"]["offset"] >= 1000
-    offset = saved["source"]["offset"]
+            await process.wait()
+    final = saved_and_stored(target)
+    assert final is not None
+    snapshots.append(final)
+    too_far = [(offset, rows) for offset, rows in snapshots if not offset <= rows <= offset + PAGE]
+    assert too_far == [], f"saved offset vs rows committed, of {len(snapshots)} looks: {too_far}"
+    offset, _ = final
     stored = {row[0] for row in target.query(f"SELECT id FROM {target.table('customers')}")}
-    missing = [n for n in range(offset) if f"cus_{n}" not in stored]
+    missing = [n for n in range(offset) if f"customers_{n}" not in stored]
     assert missing == [], f"saved offset {offset} claims records that are not in the table"
 
 
@@ -119,42 +138,55 @@ def own_server() -> Iterator[PostgresServer]:
 
 
 async def test_postgres_restarted_mid_write(own_server: PostgresServer) -> None:
+    """A sync (engine.sync, state in the destination) meets a Postgres restart: it ends with an
+    error, its saved state covers exactly what was committed, and the next call completes."""
     url = own_server.create_database("restart")
-    config = {"url": url, "batch_size": 10}
+    target = Target("postgres", url)
+    spec = {
+        "name": "restarted",
+        "source": {
+            "type": "test",
+            "config": {
+                "streams": {
+                    "customers": {
+                        "records": 60,
+                        "page_size": 10,
+                        "page_delay_s": 0.3,
+                        "supports_time_range": False,
+                    }
+                }
+            },
+        },
+        "destination": {"type": "postgres", "config": {"url": url, "batch_size": 10}},
+    }
     store = PostgresStateStore(url)
-
-    def page(n: int) -> list[dict[str, Any]]:
-        records = [record(customer(n * 10 + i)) for i in range(10)]
-        return [*records, state("customers", {"offset": n * 10 + 10})]
-
-    async def source(start_page: int) -> AsyncIterator[dict[str, Any]]:
-        for n in range(start_page, 6):
-            for message in page(n):
-                yield message
-
-    async def run(start_page: int, restart_at: int | None) -> list[dict[str, Any]]:
-        """Save confirmed states like the engine; restart the server once ``restart_at`` is saved."""
-        out = []
-        writing = PostgresDestination().write(config, catalog(), source(start_page))
-        async for message in writing:
-            out.append(message)
-            if message["type"] == "source_state":
-                await store.save("default", {"source": message["source_state"]["data"]})
-                if message["source_state"]["data"]["offset"] == restart_at:
-                    own_server.restart("immediate")  # blocks the loop until it is back
-        return out
-
     try:
-        first = await run(0, restart_at=30)
+        first = []
+        async for message in sync(spec, state_store=store):
+            first.append(message)
+            if (
+                message["type"] == "source_state"
+                and message["source_state"]["data"]["offset"] == 30
+            ):
+                own_server.restart("immediate")  # blocks the loop until it is back
+        end = first[-1]["end"]
+        assert end["reason"] == "error" and end["has_more"]
         (error,) = of_type(first, "error")
         assert (error["level"], error["failure_type"]) == ("global", "transient_error")
-        saved = await store.load("default")  # the store reconnects after the restart
-        assert saved == {"source": {"offset": 30}}
+        confirmed = of_type(first, "source_state")[-1]["data"]["offset"]
+        assert 30 <= confirmed < 60
+        saved = await store.load("restarted")  # the store reconnects after the restart
+        assert saved is not None
+        assert saved["source"]["streams"]["customers"]["offset"] == confirmed
+        ((rows,),) = target.query(f"SELECT count(*) FROM {target.table('customers')}")
+        assert confirmed <= rows <= confirmed + 10  # at most the page whose state was in flight
 
-        second = await run(saved["source"]["offset"] // 10, restart_at=None)
-        assert not of_type(second, "error")
-        assert await store.load("default") == {"source": {"offset": 60}}
+        second = [message async for message in sync(spec, state_store=store)]
+        assert second[-1]["end"]["reason"] == "complete" and not of_type(second, "error")
+        resumed = [state["data"]["offset"] for state in of_type(second, "source_state")]
+        assert resumed == list(range(confirmed + 10, 70, 10))  # from the saved state on
+        saved = await store.load("restarted")
+        assert saved is not None and saved["source"]["streams"]["customers"]["offset"] == 60
     finally:
         await store.close()
-    target = Target("postgres", url)
     assert target.query(f"SELECT count(*) FROM {target.table('customers')}") == [(60,)]

@@ -211,8 +211,13 @@ def test_create_backfill_sync_pause_resume_delete(service: Service):
     made = service.stripe("POST", "/v1/customers", data={"name": "Made After Backfill"})
     assert service.client.post(f"/pipelines/{pipeline_id}/sync").status_code == 202
     service.wait_for_name("lifecycle", "customers", made["id"], "Made After Backfill")
-    runs = service.client.get(f"/pipelines/{pipeline_id}/runs").json()["runs"]
-    backfills = [run for run in runs if run["mode"] == "backfill" and run.get("reason")]
+    deadline = time.monotonic() + 60  # the new run starts once the live call has stopped
+    while True:
+        runs = service.client.get(f"/pipelines/{pipeline_id}/runs").json()["runs"]
+        backfills = [run for run in runs if run["mode"] == "backfill" and run.get("reason")]
+        if len({run["sync_run_id"] for run in backfills}) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert len({run["sync_run_id"] for run in backfills}) == 2  # the backfill, then a new run
     service.client.wait_status(pipeline_id, "live")
 

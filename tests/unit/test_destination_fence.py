@@ -50,3 +50,30 @@ def test_states_behind_a_failed_stream_are_dropped_not_blocking() -> None:
     fence.hold(stream_state("b", 1), received={"a": 5, "b": 1}, durable={})
     assert fence.release({"b": 1}, failed={"a"}) == [stream_state("b", 1)]
     assert len(fence) == 0
+
+
+def test_releasable_tells_what_a_commit_will_confirm_and_leaves_it_pending() -> None:
+    fence = StateFence()
+    fence.hold(stream_state("a", 1), received={"a": 5}, durable={})
+    fence.hold(stream_state("b", 2), received={"a": 5, "b": 3}, durable={})
+    fence.hold(stream_state("a", 3), received={"a": 9, "b": 3}, durable={})
+    assert fence.releasable({"a": 5}, {"b"}) == [stream_state("a", 1)]
+    assert fence.releasable({"a": 9}, set()) == [stream_state("a", 1)]
+    assert len(fence) == 3
+    assert fence.release({"a": 9}, {"b"}) == [stream_state("a", 1), stream_state("a", 3)]
+    assert len(fence) == 0
+
+
+def test_covered_includes_states_held_back_by_a_waiting_global_state() -> None:
+    fence = StateFence()
+    fence.hold(global_state(1), received={"a": 5, "b": 2}, durable={})
+    fence.hold(stream_state("a", 2), received={"a": 9, "b": 2}, durable={})
+    fence.hold(stream_state("b", 3), received={"a": 9, "b": 4}, durable={})
+    durable = {"a": 9}
+    assert fence.releasable(durable, set()) == []  # the global state waits for b
+    assert fence.covered(durable, set()) == [stream_state("a", 2)]
+    assert fence.covered({"a": 9, "b": 4}, set()) == [
+        global_state(1),
+        stream_state("a", 2),
+        stream_state("b", 3),
+    ]

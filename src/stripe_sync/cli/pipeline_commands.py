@@ -59,6 +59,12 @@ EngineUrlOption = Annotated[
         help="run through the engine API at URL (default: in this process)",
     ),
 ]
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait", help="when the pipeline is already running, wait for that run to end first"
+    ),
+]
 EngineTokenOption = Annotated[
     str | None,
     typer.Option(
@@ -90,12 +96,15 @@ def sync_messages(
     engine_token: str | None,
     **options: Any,
 ) -> AsyncIterator[Message]:
-    """``sync`` in-process or on the engine at ``engine_url``, state in FILE or the destination."""
+    """``sync`` in-process or on the engine at ``engine_url``, state in FILE or the destination.
+    (``wait`` applies in-process: the engine API's runs fail at once when one is running.)"""
     store = FileStateStore(state) if state is not None else None
+    wait = bool(options.pop("wait", False))
     if engine_url:
         remote = RemoteEngine(engine_url, engine_token)
         return remote.sync(pipeline, state_store=store, use_destination_state=not store, **options)
-    return sync(pipeline, state_store=store or destination_state_store(pipeline), **options)
+    own = store or destination_state_store(pipeline)
+    return sync(pipeline, state_store=own, wait=wait, **options)
 
 
 @pipeline_app.command("sync")
@@ -118,6 +127,7 @@ def sync_command(
     ] = False,
     engine_url: EngineUrlOption = None,
     engine_token: EngineTokenOption = None,
+    wait: WaitOption = False,
 ) -> None:
     """Sync source → destination; state from --state FILE or the destination's store."""
 
@@ -134,6 +144,7 @@ def sync_command(
             time_limit=time_limit,
             state_limit=state_limit,
             abort=abort,
+            wait=wait,
         ):
             _print(message)
             if message["type"] == "end":
@@ -231,12 +242,20 @@ def setup_command(pipeline: PipelineOption, side: RoleOption = "destination") ->
 
 
 @pipeline_app.command("teardown")
-def teardown_command(pipeline: PipelineOption, side: RoleOption = "destination") -> None:
-    """Run one side's teardown."""
+def teardown_command(
+    pipeline: PipelineOption,
+    side: RoleOption = "destination",
+    keep_tables: Annotated[
+        bool, typer.Option("--keep-tables", help="remove only the pipeline's state")
+    ] = False,
+) -> None:
+    """Run one side's teardown: the pipeline's own state, and the tables no other pipeline uses."""
     role = _role(side)
 
     async def main(abort: asyncio.Event) -> int:
-        await connector_calls.teardown(pipeline, role)
+        report = await connector_calls.teardown(pipeline, role, keep_tables=keep_tables)
+        if isinstance(report, dict) and isinstance(report.get("summary"), str):
+            _print({"type": "log", "log": {"level": "info", "message": report["summary"]}})
         return exit_codes.DONE
 
     raise typer.Exit(run_command(main))

@@ -21,6 +21,7 @@ from stripe_sync.cli.pipeline_commands import (
     EngineUrlOption,
     StateLimitOption,
     TimeLimitOption,
+    WaitOption,
     sync_messages,
 )
 from stripe_sync.cli.running import run_command
@@ -251,6 +252,7 @@ def sync_command(
     poll_interval: PollInterval = None,
     engine_url: EngineUrlOption = None,
     engine_token: EngineTokenOption = None,
+    wait: WaitOption = False,
 ) -> None:
     """Sync a Stripe account into a database; run it again to continue or catch up."""
     pipeline = parse_pipeline(
@@ -287,6 +289,7 @@ def sync_command(
                 time_limit=limit,
                 state_limit=state_limit,
                 abort=abort,
+                wait=wait,
             )
 
         if live:

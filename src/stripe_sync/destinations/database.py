@@ -7,7 +7,7 @@ counting what a batch did from the rows the SQL statements return.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -17,6 +17,7 @@ from stripe_sync.destinations.layout import BOOKKEEPING_COLUMNS, Column, TableLa
 from stripe_sync.destinations.sql import Statements
 
 Row = tuple[Any, ...]  # staged row: key values..., version, deleted, data JSON
+Statement = str | tuple[str, Mapping[str, Any]]  # SQL, or SQL with its named parameters
 
 
 @dataclass
@@ -73,6 +74,14 @@ class Batch:
     @property
     def live(self) -> int:
         return len(self.rows) - self.tombstones
+
+
+@dataclass(frozen=True)
+class SavedState:
+    """A pipeline's whole SyncState (as JSON text) to save in ``_sync_state``."""
+
+    pipeline: str
+    state: str
 
 
 Effect = Literal["upsert", "soft_delete", "hard_delete", "remember"]
@@ -135,12 +144,22 @@ class Database(Protocol):
         """Every table of the schema: name → (column name → declared SQL type)."""
         ...
 
-    async def execute(self, statements: Sequence[str]) -> None:
-        """Run DDL statements in one transaction."""
+    async def execute(self, statements: Sequence[Statement]) -> None:
+        """Run statements in one transaction."""
         ...
 
-    async def write_batch(self, layout: TableLayout, batch: Batch) -> WriteCounts:
-        """Stage and apply a batch in one transaction."""
+    async def saved_states(self) -> dict[str, Any]:
+        """Every pipeline's SyncState in ``_sync_state`` (which must exist), by pipeline name."""
+        ...
+
+    async def write_batch(
+        self, layout: TableLayout, batch: Batch, state: SavedState | None = None
+    ) -> WriteCounts:
+        """Stage and apply a batch in one transaction, saving ``state`` in the same one."""
+        ...
+
+    async def save_state(self, state: SavedState) -> None:
+        """Save a pipeline's state in a transaction of its own."""
         ...
 
     async def prepare_schema(self) -> None:

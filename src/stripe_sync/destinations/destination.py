@@ -13,14 +13,10 @@ from typing import Any
 from stripe_sync.destinations.config import DestinationConfig, parse_config
 from stripe_sync.destinations.database import Database, prepare_tables
 from stripe_sync.destinations.errors import DestinationError
-from stripe_sync.destinations.layout import (
-    BOOKKEEPING_COLUMNS,
-    DELETED_TABLE,
-    STATE_TABLE,
-    TableLayout,
-    layout_for_stream,
-)
+from stripe_sync.destinations.layout import TableLayout, layout_for_stream
+from stripe_sync.destinations.teardown import tear_down
 from stripe_sync.destinations.writer import BatchWriter, error_message
+from stripe_sync.engine.state_commit import StateCommit
 from stripe_sync.engine.state_store import StateStore
 from stripe_sync.protocol.batching import Batch, singletons
 from stripe_sync.protocol.connector import Config, Message
@@ -65,34 +61,42 @@ class DatabaseDestination(ABC):
         finally:
             await db.close()
 
-    async def teardown(self, config: Config, catalog: dict[str, Any]) -> None:
-        """Drop the catalog's tables (only those with our bookkeeping columns), ``_sync_deleted``,
-        ``_sync_state`` and, in Postgres, the schema when nothing else is left in it."""
+    async def teardown(
+        self,
+        config: Config,
+        catalog: dict[str, Any],
+        pipeline: str = "default",
+        keep_tables: bool = False,
+    ) -> dict[str, Any]:
+        """Remove ``pipeline``'s state, and the catalog's tables that no other pipeline's state
+        uses (see ``destinations/teardown.py``); return what was dropped and what was kept."""
         settings = parse_config(config)
         layouts = _layouts(catalog)
         db = await self.connect(settings)
         try:
-            drops: list[str] = []
-            for layout in layouts:
-                columns = await db.table_columns(layout.table)
-                if columns is not None and set(BOOKKEEPING_COLUMNS) <= set(columns):
-                    drops.append(db.statements.drop_table(layout.table))
-            drops += [
-                db.statements.drop_table(DELETED_TABLE),
-                db.statements.drop_table(STATE_TABLE),
-            ]
-            await db.execute(drops)
-            await db.drop_schema_if_empty()
+            report = await tear_down(db, layouts, pipeline, keep_tables)
         finally:
             await db.close()
+        return {**report.as_dict(), "summary": report.summary()}
 
     def write(
         self, config: Config, catalog: dict[str, Any], messages: AsyncIterator[Message]
     ) -> AsyncIterator[Message]:
         return self.write_batches(config, catalog, singletons(messages))
 
+    def saves_state_with_data(self, config: Config, store: object) -> bool:
+        """True when ``store`` is this destination's own ``_sync_state``: given a ``StateCommit``,
+        ``write_batches`` then saves the SyncState in the transactions that commit the data."""
+        location = getattr(store, "location", None)
+        own: Any = self.state_store(config)
+        return location is not None and bool(location == own.location)
+
     async def write_batches(
-        self, config: Config, catalog: dict[str, Any], batches: AsyncIterator[Batch]
+        self,
+        config: Config,
+        catalog: dict[str, Any],
+        batches: AsyncIterator[Batch],
+        state_commit: StateCommit | None = None,
     ) -> AsyncIterator[Message]:
         """``write`` over batches of messages (what the engine hands an in-process destination)."""
         settings = parse_config(config)
@@ -107,7 +111,8 @@ class DatabaseDestination(ABC):
             except DestinationError as exc:
                 yield error_message(exc)
                 return
-            async for message in BatchWriter(db, catalog, settings).run(batches):
+            writer = BatchWriter(db, catalog, settings, state_commit=state_commit)
+            async for message in writer.run(batches):
                 yield message
         finally:
             await db.close()

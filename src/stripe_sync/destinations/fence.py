@@ -40,14 +40,36 @@ class StateFence:
 
     def release(self, durable: Mapping[str, int], failed: set[str]) -> list[Message]:
         """Pop the states, in order, whose records are all durable; drop ones behind a failure."""
-        released: list[Message] = []
-        while self._pending:
-            message, waits = self._pending[0]
-            if any(stream in failed for stream in waits):
-                self._pending.popleft()
-                continue
-            if any(durable.get(stream, 0) < count for stream, count in waits.items()):
-                break
+        taken, released = self._scan(durable, failed)
+        for _ in range(taken):
             self._pending.popleft()
-            released.append(message)
         return released
+
+    def releasable(self, durable: Mapping[str, int], failed: set[str]) -> list[Message]:
+        """The states ``release`` would return with these counts, left in place (what a batch
+        about to commit will confirm)."""
+        return self._scan(durable, failed)[1]
+
+    def covered(self, durable: Mapping[str, int], failed: set[str]) -> list[Message]:
+        """Every pending state whose records are all durable, in arrival order, including those
+        still queued behind a state that waits (a global one, usually). A saved SyncState may
+        include them: each stream's entry then covers only that stream's durable records."""
+        return [
+            message
+            for message, waits in self._pending
+            if not any(stream in failed for stream in waits)
+            and all(durable.get(stream, 0) >= count for stream, count in waits.items())
+        ]
+
+    def _scan(self, durable: Mapping[str, int], failed: set[str]) -> tuple[int, list[Message]]:
+        """(pending entries to take, states among them to release)."""
+        released: list[Message] = []
+        taken = 0
+        for message, waits in self._pending:
+            behind_failure = any(stream in failed for stream in waits)
+            if not behind_failure and any(durable.get(s, 0) < n for s, n in waits.items()):
+                break
+            taken += 1
+            if not behind_failure:
+                released.append(message)
+        return taken, released

@@ -25,7 +25,8 @@ ACCOUNT_FIELD = "_account_id"
 BOOKKEEPING_COLUMNS = ("_raw_data", "_version", "_synced_at", "_deleted")
 STATE_TABLE = "_sync_state"
 DELETED_TABLE = "_sync_deleted"
-RESERVED_TABLES = frozenset({STATE_TABLE, DELETED_TABLE})
+LEASE_TABLE = "_sync_lease"  # SQLite only: who runs which pipeline
+RESERVED_TABLES = frozenset({STATE_TABLE, DELETED_TABLE, LEASE_TABLE})
 
 
 class InvalidName(ConfigError):

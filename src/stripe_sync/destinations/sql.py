@@ -95,6 +95,16 @@ class Statements:
             "updated_at = excluded.updated_at"
         )
 
+    def delete_state(self) -> str:
+        return f"DELETE FROM {self.table(STATE_TABLE)} WHERE pipeline = {self._p('pipeline')}"
+
+    def saved_states(self) -> str:
+        return f"SELECT pipeline, state FROM {self.table(STATE_TABLE)}"
+
+    def forget_deleted(self) -> str:
+        """Forget the hard deletes remembered for one stream (its table is dropped)."""
+        return f"DELETE FROM {self.table(DELETED_TABLE)} WHERE stream = {self._p('stream')}"
+
     # --- stream tables ------------------------------------------------------------------------
 
     def create_table(self, layout: TableLayout) -> str:

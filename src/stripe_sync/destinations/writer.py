@@ -1,13 +1,19 @@
 """The write loop shared by the database destinations: buffer, batch, commit, confirm.
 
 Records are buffered per stream, deduplicated by primary key (the newest version wins; ties: the
-later record), and written in batches of ``batch_size``, when the oldest buffered record has
+later record), and written in batches of ``batch_size`` (checked after each input batch, so a
+page that arrives as one batch with its state is never split between two transactions), when the oldest buffered record has
 waited ``max_delay_s``, or when no input came for ``IDLE_FLUSH_S`` (a live change does not wait
 for the timer). After each committed batch the loop yields ``write_stats`` and every
 ``source_state`` the fence can release. Input is read by a separate task, so the source keeps
 producing while a batch is written and a quiet source still gets its states confirmed on time.
 Input arrives in batches of messages (``write_batches``; ``write`` wraps each message in one), and
 each record's object is serialised once, here, without ``_account_id`` (which has its own column).
+
+Given a ``StateCommit`` (the engine's state store is this database's ``_sync_state``), each batch
+saves the pipeline's SyncState with the states it confirms in its own transaction; states confirmed
+without a batch (nothing of theirs was buffered) are saved in a transaction of their own before
+they are emitted.
 
 A failure of one stream's table is reported as a stream error and the other streams go on; a
 global failure (connection lost, credentials refused) is reported and ends the write.
@@ -25,10 +31,11 @@ from typing import Any
 import orjson
 
 from stripe_sync.destinations.config import DeleteMode, DestinationConfig
-from stripe_sync.destinations.database import Batch, Database, Row, prepare_table
+from stripe_sync.destinations.database import Batch, Database, Row, SavedState, prepare_table
 from stripe_sync.destinations.errors import DestinationError, table_failed
 from stripe_sync.destinations.fence import StateFence
 from stripe_sync.destinations.layout import ACCOUNT_FIELD, TableLayout, layout_for_stream
+from stripe_sync.engine.state_commit import StateCommit
 from stripe_sync.protocol.batching import Batch as MessageBatch
 from stripe_sync.protocol.batching import MessageQueue
 from stripe_sync.protocol.errors import ConfigError
@@ -152,8 +159,10 @@ class BatchWriter:
         catalog: Mapping[str, Any],
         config: DestinationConfig,
         max_delay_s: float = MAX_DELAY_S,
+        state_commit: StateCommit | None = None,
     ) -> None:
         self.db = db
+        self.state_commit = state_commit
         self.config = config
         self.max_delay_s = max_delay_s
         self.streams = {s.get("name"): s for s in catalog.get("streams") or []}
@@ -186,14 +195,17 @@ class BatchWriter:
                     if kind == "record":
                         if deadline is None:
                             deadline = time.monotonic() + self.max_delay_s
-                        full = self._on_record(message["record"])
-                        if full is not None:
-                            async for out in full:
+                        failed = self._on_record(message["record"])
+                        if failed is not None:
+                            async for out in failed:
                                 yield out
                     elif kind == "source_state":
                         self.fence.hold(message, self.received, self.durable)
-                        for out in self.fence.release(self.durable, self.failed):
+                        for out in await self._release():
                             yield out
+                for stream in self._full():  # after the whole batch: a page is never split
+                    async for out in self._flush(stream):
+                        yield out
                 if deadline is not None and time.monotonic() >= deadline:
                     async for out in self._flush_all():
                         yield out
@@ -202,11 +214,13 @@ class BatchWriter:
                 yield out
         except _Stop:
             return
+        except _Failed as failure:
+            yield failure.message
         finally:
             await pump.close()
 
     def _on_record(self, record: Mapping[str, Any]) -> AsyncIterator[Message] | None:
-        """Buffer a record; what to yield when its stream failed or its buffer is full."""
+        """Buffer a record; what to yield when its stream failed."""
         stream: str = record["stream"]
         if stream in self.failed:
             self.received[stream] += 1
@@ -219,11 +233,14 @@ class BatchWriter:
             buffer.add(record)
         except (DestinationError, ConfigError) as exc:
             self.received[stream] = self.received.get(stream, 0) + 1
-            return _iterate(self._fail(stream, exc))
+            return self._fail(stream, exc)
         self.received[stream] += 1
-        if len(buffer) >= self.config.batch_size:
-            return self._flush(stream)
         return None
+
+    def _full(self) -> list[str]:
+        """Streams whose buffer reached ``batch_size``."""
+        size = self.config.batch_size
+        return [stream for stream, buffer in self.buffers.items() if len(buffer) >= size]
 
     def _layout(self, stream: Any) -> TableLayout:
         entry = self.streams.get(stream)
@@ -246,12 +263,15 @@ class BatchWriter:
             if not buffer.table_ready:
                 buffer.layout = await prepare_table(self.db, buffer.layout)
                 buffer.table_ready = True
-            counts = await self.db.write_batch(buffer.layout, batch)
+            state = self._saved_state(
+                self.fence.covered({**self.durable, stream: target}, self.failed)
+            )
+            counts = await self.db.write_batch(buffer.layout, batch, state)
         except DestinationError as exc:
             if exc.level == "global":
                 yield error_message(exc)
                 raise _Stop from exc
-            for out in self._fail(stream, exc):
+            async for out in self._fail(stream, exc):
                 yield out
             return
         self.durable[stream] = target
@@ -259,19 +279,46 @@ class BatchWriter:
         for out in self.fence.release(self.durable, self.failed):
             yield out
 
-    def _fail(self, stream: str, exc: Exception) -> list[Message]:
+    async def _fail(self, stream: str, exc: Exception) -> AsyncIterator[Message]:
         self.failed.add(stream)
         self.buffers.pop(stream, None)
-        return [error_message(exc, stream), *self.fence.release(self.durable, self.failed)]
+        yield error_message(exc, stream)
+        for out in await self._release():
+            yield out
+
+    async def _release(self) -> list[Message]:
+        """Release the states no batch is needed for, saved first when the state is ours."""
+        if not self.fence.releasable(self.durable, self.failed):
+            return []
+        state = self._saved_state(self.fence.covered(self.durable, self.failed))
+        if state is not None:
+            try:
+                await self.db.save_state(state)
+            except DestinationError as exc:
+                raise _Failed(error_message(exc)) from exc
+        return self.fence.release(self.durable, self.failed)
+
+    def _saved_state(self, confirmed: list[Message]) -> SavedState | None:
+        """The SyncState to save with the commit that makes these states' records durable (None:
+        nothing to save, or the engine saves it). They are the fence's ``covered`` states: also
+        those a waiting global state still holds back, so a stream's saved state keeps up with
+        its committed rows."""
+        if self.state_commit is None or not confirmed:
+            return None
+        state = self.state_commit.state_after([m["source_state"] for m in confirmed])
+        return SavedState(self.state_commit.pipeline, orjson.dumps(state).decode())
 
 
 class _Stop(Exception):
     """A global failure was reported; the write ends."""
 
 
-async def _iterate(messages: list[Message]) -> AsyncIterator[Message]:
-    for message in messages:
-        yield message
+class _Failed(Exception):
+    """A global failure to report (the message) before the write ends."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message["error"]["message"])
+        self.message = message
 
 
 def error_message(exc: Exception, stream: str | None = None) -> Message:

@@ -56,10 +56,18 @@ async def setup(pipeline: Pipeline | dict[str, Any] | str, role: Role) -> None:
     await call_setup(connector, config, await _selected_catalog(parsed))
 
 
-async def teardown(pipeline: Pipeline | dict[str, Any] | str, role: Role) -> None:
+async def teardown(
+    pipeline: Pipeline | dict[str, Any] | str, role: Role, *, keep_tables: bool = False
+) -> Any:
+    """One side's teardown for this pipeline; a database destination removes the pipeline's own
+    state and the tables no other pipeline uses (none with ``keep_tables``) and returns a report
+    (``summary``: one line saying what it dropped and kept)."""
     parsed = parse_pipeline(pipeline)
     connector, config = await _side(parsed, role)
-    await call_teardown(connector, config, await _selected_catalog(parsed))
+    catalog = await _selected_catalog(parsed)
+    return await call_teardown(
+        connector, config, catalog, pipeline=parsed.name, keep_tables=keep_tables
+    )
 
 
 async def read(

@@ -27,6 +27,8 @@ from stripe_sync.engine.catalog_selection import configure_catalog, select_strea
 from stripe_sync.engine.pipeline import Pipeline, parse_pipeline
 from stripe_sync.engine.progress import ProgressTracker
 from stripe_sync.engine.registry import checked_config, load_connector, secret_fields
+from stripe_sync.engine.run_lease import run_lease
+from stripe_sync.engine.state_commit import StateCommit, destination_saves_state
 from stripe_sync.engine.state_store import StateStore
 from stripe_sync.engine.sync_run import SyncRun, stream_key
 from stripe_sync.protocol.batching import Batch, MessageQueue, destination_writes, source_batches
@@ -119,6 +121,11 @@ class Session:
         self.clock = clock
         self.progress_interval = progress_interval
         self.abort = abort
+        self.state_commit = (
+            StateCommit(pipeline.name, self.state_after)
+            if destination_saves_state(destination, destination_config, state_store)
+            else None
+        )
         self.out: asyncio.Queue[Message] = asyncio.Queue()
         self.reader_caught_up = asyncio.Event()
         self.stop = StopReason()
@@ -313,6 +320,16 @@ class Session:
         if reason == "error" and self.stop_error is not None:
             end["error"] = self.stop_error
         return end
+
+    def state_after(self, confirmed: list[dict[str, Any]]) -> dict[str, Any]:
+        """The SyncState a destination saves with a batch: this call's state with ``confirmed``
+        applied, the states whose records the batch makes durable (no more of them than the
+        state limit lets this call confirm)."""
+        if self.state_limit is not None:
+            confirmed = confirmed[: max(0, self.state_limit - self.confirmed_count)]
+        run_progress = self.tracker.snapshot("run")
+        self.run.save_progress(run_progress, run_progress["lifetime"])
+        return self.run.state_with(confirmed)
 
     async def save_state(self) -> None:
         run_progress = self.tracker.snapshot("run")
@@ -575,15 +592,20 @@ class Phase:
     async def _pump_destination(self, source_task: asyncio.Task[None]) -> None:
         s = self.s
         try:
+            options = {"state_commit": s.state_commit} if s.state_commit else {}
             writer = destination_writes(
-                s.destination, s.destination_config, self.catalog, self._destination_input()
+                s.destination,
+                s.destination_config,
+                self.catalog,
+                self._destination_input(),
+                **options,
             )
             async with aclosing(writer):
                 async for message in writer:
                     if self._from_destination(message) or s.stop.value == "state_limit":
                         break
-                    if message.get("type") == "source_state":
-                        await s.save_state()
+                    if message.get("type") == "source_state" and s.state_commit is None:
+                        await s.save_state()  # else the destination saved it with the data
                     s.maybe_progress()
         except Exception as exc:
             s.crash(exc, s.destination_label)
@@ -657,14 +679,53 @@ async def sync(
     clock: Clock | None = None,
     progress_interval: float = 1.0,
     abort: asyncio.Event | None = None,
+    wait: bool = False,
 ) -> AsyncGenerator[Message, None]:
     """Run one call of a sync run and yield its output (see protocol.md, "Engine → client").
 
     Bad input (pipeline, connector type, config, stream names, state) raises ConfigError before
     anything is read or written. ``state`` defaults to what ``state_store`` holds. Setting
     ``abort`` (or closing this iterator) stops the source, flushes and ends ``aborted``.
+    A store with leases (the database destinations') runs one call per pipeline at a time: a
+    second one raises ``PipelineBusy`` at once, or with ``wait`` waits for the first to end.
     """
     parsed = parse_pipeline(pipeline)
+    async with run_lease(state_store, parsed.name, wait=wait):
+        call = _call(
+            parsed,
+            state,
+            sync_run_id=sync_run_id,
+            fresh=fresh,
+            live=live,
+            time_limit=time_limit,
+            state_limit=state_limit,
+            state_store=state_store,
+            input=input,
+            clock=clock,
+            progress_interval=progress_interval,
+            abort=abort,
+        )
+        async with aclosing(call):
+            async for message in call:
+                yield message
+
+
+async def _call(
+    parsed: Pipeline,
+    state: dict[str, Any] | None,
+    *,
+    sync_run_id: str | None,
+    fresh: bool,
+    live: bool,
+    time_limit: float | None,
+    state_limit: int | None,
+    state_store: StateStore | None,
+    input: AsyncIterator[dict[str, Any]] | None,
+    clock: Clock | None,
+    progress_interval: float,
+    abort: asyncio.Event | None,
+) -> AsyncGenerator[Message, None]:
+    """``sync`` once the pipeline is parsed and its lease held."""
     clock = clock or utc_now
     source = load_connector("source", parsed.source)
     destination = load_connector("destination", parsed.destination)

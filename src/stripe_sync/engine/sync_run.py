@@ -24,6 +24,16 @@ def stream_key(stream: str, account: str | None = None) -> str:
     return f"{account}/{stream}" if account else stream
 
 
+def apply_source_state(source: dict[str, Any], payload: dict[str, Any]) -> None:
+    """Put a ``source_state`` payload into a SyncState's source section."""
+    if payload.get("state_type", "stream") == "global":
+        source["global"] = payload.get("data")
+    else:
+        source["streams"][stream_key(payload["stream"], payload.get("account"))] = payload.get(
+            "data"
+        )
+
+
 class SyncRun:
     """The engine section of a SyncState for one call, plus the source section it advances."""
 
@@ -136,13 +146,15 @@ class SyncRun:
 
     def confirm_state(self, payload: dict[str, Any]) -> None:
         """Advance the source section with a destination-confirmed state."""
+        apply_source_state(self.state["source"], payload)
+
+    def state_with(self, confirmed: list[dict[str, Any]]) -> dict[str, Any]:
+        """The SyncState as it will be once ``confirmed`` states are applied (this run unchanged)."""
         source = self.state["source"]
-        if payload.get("state_type", "stream") == "global":
-            source["global"] = payload.get("data")
-        else:
-            source["streams"][stream_key(payload["stream"], payload.get("account"))] = payload.get(
-                "data"
-            )
+        projected = {**source, "streams": dict(source["streams"])}
+        for payload in confirmed:
+            apply_source_state(projected, payload)
+        return {**self.state, "source": projected}
 
     def complete_range(self, key: str, value: dict[str, Any]) -> None:
         history = self.engine["streams"].setdefault(key, {})

@@ -65,12 +65,20 @@ def destination_writes(
     config: dict[str, Any],
     catalog: dict[str, Any],
     batches: AsyncIterator[Batch],
+    **options: Any,
 ) -> AsyncGenerator[Message, None]:
-    """Run a destination over batches: ``write_batches`` when it has one, else ``write``."""
+    """Run a destination over batches: ``write_batches`` when it has one, else ``write``.
+
+    ``options`` are keyword arguments only ``write_batches`` takes (see ``writes_in_batches``)."""
     write_batches = _batched_form(destination, "write_batches", "write")
     if write_batches is not None:
-        return _generator(write_batches(config, catalog, batches))
+        return _generator(write_batches(config, catalog, batches, **options))
     return _generator(destination.write(config, catalog, flatten(batches)))
+
+
+def writes_in_batches(destination: Any) -> bool:
+    """True when ``destination_writes`` uses the destination's ``write_batches``."""
+    return _batched_form(destination, "write_batches", "write") is not None
 
 
 async def singletons(messages: AsyncIterator[Message]) -> AsyncGenerator[Batch, None]:

@@ -7,6 +7,7 @@ never builds models; the typed models in :mod:`stripe_sync.protocol.messages` ch
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, runtime_checkable
 
@@ -66,8 +67,15 @@ async def call_setup(connector: object, config: Config, catalog: dict[str, Any])
         await setup(config, catalog)
 
 
-async def call_teardown(connector: object, config: Config, catalog: dict[str, Any]) -> None:
-    """Run a connector's optional ``teardown``."""
+async def call_teardown(
+    connector: object, config: Config, catalog: dict[str, Any], **options: Any
+) -> Any:
+    """Run a connector's optional ``teardown``; return what it returns (None for most).
+
+    ``options`` (the database destinations take ``pipeline`` and ``keep_tables``) are passed on
+    only to a teardown that names them."""
     teardown = getattr(connector, "teardown", None)
-    if teardown is not None:
-        await teardown(config, catalog)
+    if teardown is None:
+        return None
+    accepted = inspect.signature(teardown).parameters
+    return await teardown(config, catalog, **{k: v for k, v in options.items() if k in accepted})

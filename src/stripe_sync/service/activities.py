@@ -234,13 +234,24 @@ class PipelineActivities:
 
     @activity.defn(name=TEARDOWN)
     async def teardown(self, request: SyncRequest) -> SyncOutcome:
-        """Drop the destination's tables, then forget the pipeline. An account of a platform
-        pipeline forgets its own rows only: its parent drops the tables."""
+        """Remove the pipeline's state and the tables no other pipeline uses, then forget the
+        pipeline. An account of a platform pipeline removes its own state only: its parent
+        drops the tables."""
         async with _beating():
             return await self._teardown(request)
 
     async def _teardown(self, request: SyncRequest) -> SyncOutcome:
         if request.account is not None:
+            try:
+                pipeline = await self._pipeline(request)
+                await connector_calls.teardown(pipeline, "destination", keep_tables=True)
+            except (ApplicationError, SyncError) as refused:  # its state then keeps the tables
+                logger.warning(
+                    "pipeline %s: account %s: state kept: %s",
+                    request.pipeline_id,
+                    request.account,
+                    refused,
+                )
             await self.store.forget_account(request.pipeline_id, request.account)
             return SyncOutcome("complete", has_more=False)
         try:
@@ -283,6 +294,7 @@ class PipelineActivities:
             input=_events(events) if events else None,
             progress_interval=self.settings.progress_interval,
             abort=abort,
+            wait=True,  # a cancelled attempt of this pipeline may still be saving its state
         )
         consumer = asyncio.create_task(_consume(calls, recorder))
         beat = asyncio.create_task(_heartbeat(recorder))

@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
 
-from stripe_sync.destinations.database import Batch, BatchSql, WriteCounts
+from stripe_sync.destinations.database import Batch, BatchSql, SavedState, Statement, WriteCounts
 from stripe_sync.destinations.errors import (
     DestinationError,
     credentials_rejected,
@@ -119,11 +120,25 @@ class PostgresDatabase:
             found.setdefault(table, {})[column] = declared
         return found
 
-    async def execute(self, statements: Sequence[str]) -> None:
+    async def execute(self, statements: Sequence[Statement]) -> None:
+        """Run statements in one transaction that first takes the schema's DDL lock, so processes
+        creating the same schema or tables at once take turns (``IF NOT EXISTS`` alone races)."""
         try:
             async with self.conn.transaction():
+                await self.conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    (f"stripe-sync ddl {self.schema}",),
+                )
                 for statement in statements:
-                    await self.conn.execute(statement)
+                    sql, params = (statement, None) if isinstance(statement, str) else statement
+                    await self.conn.execute(sql, params)
+        except psycopg.Error as exc:
+            raise translate(exc, self.conn, None) from exc
+
+    async def saved_states(self) -> dict[str, Any]:
+        try:
+            cursor = await self.conn.execute(self.statements.saved_states())
+            return {pipeline: state for pipeline, state in await cursor.fetchall()}
         except psycopg.Error as exc:
             raise translate(exc, self.conn, None) from exc
 
@@ -176,7 +191,9 @@ class PostgresDatabase:
         except psycopg.Error as exc:
             raise translate(exc, self.conn, None) from exc
 
-    async def write_batch(self, layout: TableLayout, batch: Batch) -> WriteCounts:
+    async def write_batch(
+        self, layout: TableLayout, batch: Batch, state: SavedState | None = None
+    ) -> WriteCounts:
         params = {"stream": layout.table, "synced_at": datetime.now(UTC)}
         counts = WriteCounts()
         try:
@@ -189,9 +206,17 @@ class PostgresDatabase:
                     await cursor.execute(step.sql, params)
                     result = await cursor.fetchall() if step.returns_rows else cursor.rowcount
                     counts.record(step, result, batch)
+                if state is not None:
+                    await cursor.execute(self.statements.save_state(), _state_params(state))
         except psycopg.Error as exc:
             raise translate(exc, self.conn, layout.table) from exc
         return counts
+
+    async def save_state(self, state: SavedState) -> None:
+        try:
+            await self.conn.execute(self.statements.save_state(), _state_params(state))
+        except psycopg.Error as exc:
+            raise translate(exc, self.conn, None) from exc
 
     async def _sql(self, layout: TableLayout) -> tuple[BatchSql, str]:
         cached = self._batch_sql.get(layout)
@@ -205,3 +230,7 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         await self.conn.close()
+
+
+def _state_params(state: SavedState) -> dict[str, object]:
+    return {"pipeline": state.pipeline, "state": state.state, "updated_at": datetime.now(UTC)}

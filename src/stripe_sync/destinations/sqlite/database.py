@@ -23,9 +23,18 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from stripe_sync.destinations.database import Batch, BatchSql, Row, WriteCounts
+import orjson
+
+from stripe_sync.destinations.database import (
+    Batch,
+    BatchSql,
+    Row,
+    SavedState,
+    Statement,
+    WriteCounts,
+)
 from stripe_sync.destinations.errors import (
     DestinationError,
     table_failed,
@@ -111,13 +120,27 @@ class SqliteDatabase:
 
         return await self._run(read)
 
-    async def execute(self, statements: Sequence[str]) -> None:
+    async def execute(self, statements: Sequence[Statement]) -> None:
         def run() -> None:
             with self._transaction():
                 for statement in statements:
-                    self.conn.execute(statement)
+                    sql, params = (statement, {}) if isinstance(statement, str) else statement
+                    self.conn.execute(sql, params)
 
         await self._run(run)
+
+    async def saved_states(self) -> dict[str, Any]:
+        def read() -> dict[str, Any]:
+            rows = self.conn.execute(self.statements.saved_states()).fetchall()
+            states: dict[str, Any] = {}
+            for pipeline, text in rows:
+                try:
+                    states[pipeline] = orjson.loads(text)
+                except orjson.JSONDecodeError:
+                    states[pipeline] = None  # unreadable, but still a pipeline of this database
+            return states
+
+        return await self._run(read)
 
     async def prepare_schema(self) -> None:
         await self.execute(
@@ -134,10 +157,23 @@ class SqliteDatabase:
     async def drop_schema_if_empty(self) -> None:
         """SQLite has no schemas; the file stays."""
 
-    async def write_batch(self, layout: TableLayout, batch: Batch) -> WriteCounts:
-        return await self._run(lambda: self._write(layout, batch), layout.table)
+    async def write_batch(
+        self, layout: TableLayout, batch: Batch, state: SavedState | None = None
+    ) -> WriteCounts:
+        return await self._run(lambda: self._write(layout, batch, state), layout.table)
 
-    def _write(self, layout: TableLayout, batch: Batch) -> WriteCounts:
+    async def save_state(self, state: SavedState) -> None:
+        def save() -> None:
+            with self._transaction():
+                self._save_state(state)
+
+        await self._run(save)
+
+    def _save_state(self, state: SavedState) -> None:
+        params = {"pipeline": state.pipeline, "state": state.state, "updated_at": now_iso()}
+        self.conn.execute(self.statements.save_state(), params)
+
+    def _write(self, layout: TableLayout, batch: Batch, state: SavedState | None) -> WriteCounts:
         sql = self._sql(layout)
         stage = quote(sql.stage)
         table = self.statements.table(layout.table)
@@ -159,6 +195,8 @@ class SqliteDatabase:
                     counts.add_deleted(changed, batch.tombstones)
                 else:
                     counts.record(step, cursor.rowcount, batch)
+            if state is not None:
+                self._save_state(state)
         return counts
 
     def _stage(self, stage: str, width: int, rows: list[Row]) -> None:

@@ -1,13 +1,16 @@
 """The ``_sync_state`` table of a SQLite destination as the engine's StateStore.
 
 One row per pipeline name. Loading never creates the database file: a missing file or table reads
-as "no state". Saving creates the table when needed and commits before returning.
+as "no state". Saving creates the table when needed and commits before returning. A run's lease is
+a row in ``_sync_lease`` (``destinations/sqlite/lease.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import orjson
 from stripe_sync.destinations.sql import Statements
 from stripe_sync.destinations.sqlite.database import now_iso, open_connection, translate
 from stripe_sync.destinations.sqlite.dialect import SQLITE
+from stripe_sync.destinations.sqlite.lease import SqliteLease
 from stripe_sync.protocol.errors import ConfigError
 
 
@@ -28,6 +32,11 @@ class SqliteStateStore:
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def location(self) -> tuple[str, ...]:
+        """Which database this store saves into (equal for stores of one file)."""
+        return ("sqlite", str(Path(self.path).resolve()))
+
     async def load(self, pipeline: str) -> dict[str, Any] | None:
         async with self._lock:
             return await asyncio.to_thread(self._load, pipeline)
@@ -36,6 +45,12 @@ class SqliteStateStore:
         text = orjson.dumps(state).decode()
         async with self._lock:
             await asyncio.to_thread(self._save, pipeline, text)
+
+    @asynccontextmanager
+    async def lease(self, pipeline: str, *, wait: bool = False) -> AsyncIterator[None]:
+        """Hold the pipeline's run lease (a second run fails at once, or waits with ``wait``)."""
+        async with SqliteLease(self.path, pipeline).held(wait):
+            yield
 
     async def close(self) -> None:
         if self._conn is not None:
