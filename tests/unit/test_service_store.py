@@ -151,3 +151,25 @@ async def test_accounts_of_a_pipeline_have_rows_of_their_own(store: PipelineStor
     assert await store.runs(created.id) == []
     assert len(await store.runs(other.id)) == 2
     assert await store.load_state(f"{other.id}/acct_1") is not None
+
+
+async def test_a_call_that_never_ended_is_marked_lost_by_the_next(store: PipelineStore):
+    created = await store.create(SPEC)
+    ended = {
+        "id": "run_1",
+        "started_at": "2026-01-01T00:00:01",
+        "ended_at": "x",
+        "reason": "complete",
+    }
+    killed = {"id": "run_2", "started_at": "2026-01-01T00:00:02", "mode": "backfill"}
+    await store.save_run(created.id, "run_1", ended)
+    await store.save_run(created.id, "run_2", killed)
+    await store.save_run(f"{created.id}/acct_1", "run_3", {**killed, "id": "run_3"})
+
+    assert await store.end_lost_runs(created.id, "2026-01-01T00:01:00") == ["run_2"]
+    runs = {run["id"]: run for run in await store.runs(created.id)}
+    assert runs["run_2"]["reason"] == "lost"
+    assert runs["run_2"]["ended_at"] == "2026-01-01T00:01:00"
+    assert runs["run_1"] == ended  # ended calls are left alone
+    assert "ended_at" not in runs["run_3"]  # another account's call is its own
+    assert await store.end_lost_runs(created.id, "2026-01-01T00:02:00") == []

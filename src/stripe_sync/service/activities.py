@@ -8,7 +8,9 @@ Backfill and live are time-limited ``sync`` calls that keep their state in the d
 ``_sync_state`` store (the pipeline store for destinations without one), so a retry after a crash
 (on any worker) resumes where the last confirmed state left off. While a call runs, the activity heartbeats a small progress summary and saves the
 latest progress to the store (the API and its SSE stream read it from there); each call is also
-recorded as a run. Cancellation (pause, delete, worker shutdown) aborts the call gracefully: the
+recorded as a run; a call that starts while an earlier one of the same pipeline never ended
+marks that one ``lost`` (its worker died; Temporal gave up on it and retried). A live call's
+figures are its own (``call_progress``), not its run's. Cancellation (pause, delete, worker shutdown) aborts the call gracefully: the
 destination flushes, the state is saved, the call ends ``aborted``.
 
 Outcomes: global errors that retrying cannot fix are returned (the workflow parks the pipeline);
@@ -37,6 +39,7 @@ from stripe_sync.engine.registry import destination_state_store
 from stripe_sync.engine.state_store import StateStore
 from stripe_sync.engine.sync import sync
 from stripe_sync.protocol.errors import SyncError
+from stripe_sync.service.call_progress import call_figures
 from stripe_sync.service.platform import max_parallel_accounts, state_name
 from stripe_sync.service.store import (
     PipelineNotFound,
@@ -93,25 +96,38 @@ class RunRecorder:
             self.run["account"] = request.account
         self.catalog: list[str] = []
         self.latest: dict[str, Any] | None = None
+        self.call_start: dict[str, Any] | None = None
         self.end: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
         self.saved_at = 0.0
 
     async def begin(self) -> None:
+        lost = await self.store.end_lost_runs(self.key, self.run["started_at"])
+        if lost:
+            logger.info("pipeline %s: calls %s ended lost", self.key, ", ".join(lost))
         await self.store.save_run(self.key, self.run["id"], self.run)
+
+    def figures(self, progress: dict[str, Any]) -> dict[str, Any]:
+        """What to show of a progress payload: the run's, or a live call's own."""
+        if self.run["mode"] != "live":
+            return progress
+        if self.call_start is None:
+            self.call_start = progress
+        return call_figures(progress, self.call_start)
 
     async def message(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "catalog":
             self.catalog = [stream["name"] for stream in message["catalog"]["streams"]]
         elif kind == "progress":
-            self.latest = message["progress"]
+            self.latest = self.figures(message["progress"])
         elif kind == "error" and message["error"]["level"] == "global":
             self.error = {k: message["error"].get(k) for k in ("failure_type", "message", "hint")}
         elif kind == "end":
             end = message["end"]
             self.end = {"reason": end["reason"], "has_more": end["has_more"]}
-            self.latest = end.get("run_progress") or self.latest
+            scope = "request_progress" if self.run["mode"] == "live" else "run_progress"
+            self.latest = end.get(scope) or self.latest
             self.run["sync_run_id"] = end["ending_state"]["engine"].get("sync_run_id")
         if (
             kind in ("progress", "end")

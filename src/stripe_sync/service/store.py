@@ -372,6 +372,34 @@ class PipelineStore:
 
         await self._run(work)
 
+    async def end_lost_runs(self, pipeline_id: str, ended_at: str, newest: int = 5) -> list[str]:
+        """Mark the pipeline's runs that never ended (among its ``newest``) ``lost``: a new call
+        starts only once the one before it ended or its worker was given up on. Returns their
+        ids."""
+
+        def work(conn: Any) -> list[str]:
+            rows = self._rows(
+                conn,
+                "SELECT id, summary FROM pipeline_runs WHERE pipeline_id = %s "
+                "ORDER BY started_at DESC, id DESC LIMIT %s",
+                pipeline_id,
+                newest,
+            )
+            lost = []
+            for run_id, text in rows:
+                summary = _loads(text)
+                if summary.get("ended_at") is not None:
+                    continue
+                summary.update(ended_at=ended_at, reason="lost", has_more=True)
+                conn.execute(
+                    self._sql("UPDATE pipeline_runs SET summary = %s WHERE id = %s"),
+                    (_dumps(summary), run_id),
+                )
+                lost.append(run_id)
+            return lost
+
+        return await self._run(work)
+
     async def runs(self, pipeline_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The newest ``limit`` run summaries (its accounts' included), newest first."""
         prefix = state_name(pipeline_id, "")

@@ -36,8 +36,8 @@ function authorization(bearer) {
   return { Authorization: `Bearer ${bearer}` };
 }
 
-async function call(method, path, { body, signal, bearer }) {
-  const headers = authorization(bearer);
+async function call(method, path, { body, signal, bearer, headers: extra }) {
+  const headers = { ...authorization(bearer), ...extra };
   const init = { method, headers, signal, cache: "no-store" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
