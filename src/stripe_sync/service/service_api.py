@@ -78,6 +78,8 @@ def unanswered(exc: RPCError) -> bool:
     """The query timed out, or Temporal saw no worker polling the task queue lately."""
     no_poller = exc.status == RPCStatusCode.FAILED_PRECONDITION and "poller" in exc.message
     return exc.status in TIMED_OUT or no_poller
+
+
 BearerCredentials = Annotated[
     HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))
 ]
