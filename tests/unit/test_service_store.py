@@ -37,7 +37,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> PipelineStore
 
 async def test_migrate_is_idempotent_and_safe_to_run_at_once(store: PipelineStore):
     versions = await asyncio.gather(*(store.migrate() for _ in range(4)))
-    assert set(versions) == {2}
+    assert set(versions) == {3}
 
 
 async def test_create_get_list_delete(store: PipelineStore):
@@ -173,3 +173,13 @@ async def test_a_call_that_never_ended_is_marked_lost_by_the_next(store: Pipelin
     assert runs["run_1"] == ended  # ended calls are left alone
     assert "ended_at" not in runs["run_3"]  # another account's call is its own
     assert await store.end_lost_runs(created.id, "2026-01-01T00:02:00") == []
+
+
+async def test_request_slots_follow_each_other_on_one_budget(store: PipelineStore):
+    firsts = [(await store.reserve_requests("stripe:a", 10.0, 5))[0] for _ in range(3)]
+    # each reservation starts where the one before ended: 5 slots at 10/s are half a second
+    assert firsts[1] == pytest.approx(firsts[0] + 0.5) and firsts[2] == pytest.approx(
+        firsts[1] + 0.5
+    )
+    first, now = await store.reserve_requests("stripe:b", 10.0, 1)
+    assert first == now  # another account: free at once

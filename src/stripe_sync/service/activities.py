@@ -13,6 +13,10 @@ marks that one ``lost`` (its worker died; Temporal gave up on it and retried). A
 figures are its own (``call_progress``), not its run's. Cancellation (pause, delete, worker shutdown) aborts the call gracefully: the
 destination flushes, the state is saved, the call ends ``aborted``.
 
+Every Stripe request of an activity waits for a slot of its Stripe account's budget, shared by
+all the calls of all workers (``account_budget``): the activity sets the source's request gate for
+its own task (Temporal runs each activity in a task of its own; tasks it starts inherit the gate).
+
 Outcomes: global errors that retrying cannot fix are returned (the workflow parks the pipeline);
 other global errors raise a retryable ``ApplicationError`` so Temporal retries with backoff.
 """
@@ -39,6 +43,7 @@ from stripe_sync.engine.registry import destination_state_store
 from stripe_sync.engine.state_store import StateStore
 from stripe_sync.engine.sync import sync
 from stripe_sync.protocol.errors import SyncError
+from stripe_sync.service.account_budget import AccountBudgets
 from stripe_sync.service.call_progress import call_figures
 from stripe_sync.service.platform import max_parallel_accounts, state_name
 from stripe_sync.service.store import (
@@ -61,6 +66,7 @@ from stripe_sync.service.workflow_types import (
     SyncRequest,
 )
 from stripe_sync.sources.stripe.accounts import list_connected_accounts
+from stripe_sync.sources.stripe.request_gate import REQUEST_GATE
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +186,7 @@ class PipelineActivities:
     def __init__(self, store: PipelineStore, settings: ActivitySettings | None = None) -> None:
         self.store = store
         self.settings = settings or ActivitySettings()
+        self.budgets = AccountBudgets(store)
 
     def all(self) -> list[Any]:
         return [self.setup, self.list_accounts, self.backfill, self.live, self.teardown]
@@ -193,7 +200,14 @@ class PipelineActivities:
             ) from None
 
     async def _pipeline(self, request: SyncRequest) -> Pipeline:
-        return (await self._stored(request.pipeline_id)).engine_pipeline(request.account)
+        pipeline = (await self._stored(request.pipeline_id)).engine_pipeline(request.account)
+        self._share_budget(pipeline.source.type, pipeline.source.config)
+        return pipeline
+
+    def _share_budget(self, source_type: str, config: dict[str, Any]) -> None:
+        """Make this activity's Stripe requests wait for their account's shared budget."""
+        budget = self.budgets.gate_for({"type": source_type, "config": config})
+        REQUEST_GATE.set(budget.acquire if budget is not None else None)
 
     async def _refused(self, pipeline_id: str, step: str, exc: SyncError) -> None:
         """Record why ``step`` failed as the pipeline's latest progress; raise when retryable."""
@@ -219,6 +233,7 @@ class PipelineActivities:
     async def list_accounts(self, request: SyncRequest) -> AccountListing:
         """The connected accounts of a platform pipeline (listed, or its configured list)."""
         stored = await self._stored(request.pipeline_id)
+        self._share_budget(stored.spec["source"]["type"], stored.spec["source"]["config"])
         try:
             accounts = await list_connected_accounts(stored.spec["source"]["config"])
         except SyncError as exc:
