@@ -6,7 +6,10 @@ One service serves the module. The main test goes the way a user does: sign in, 
 through the form (after the API refused a first attempt), watch every stream reach complete with
 full coverage, compare the page's figures with `GET /pipelines/{id}`, pause and resume, ask for a
 new run, delete. Another pipeline reads with a restricted key, so one stream fails and the page
-shows the error with its hint. Screenshots of the list and detail pages go to `test-artifacts/`.
+shows the error with its hint; one with a refused key is fixed from the Edit page (a stale edit
+refused with 412 first); a live pipeline shows its live call's own figures. A service of its own
+loses its only worker mid-backfill: the page says "no worker" and for how long, and once a new
+worker takes over the killed call ends `lost`. Screenshots go to `test-artifacts/`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from tests.support.browser import artifact, chromium
 from tests.support.postgres import PostgresServer
 from tests.support.stripe import fake_stripe
-from tests.support.temporal import TOKEN, ServiceClient, service_processes
+from tests.support.temporal import TOKEN, ServiceClient, ServiceProcess, service_processes
 
 from stripe_sync.fake_stripe.server import FakeStripe
 
@@ -49,6 +52,14 @@ class Dashboard:
 
     def pipeline(self, pipeline_id: str) -> dict[str, Any]:
         return self.client.pipeline(pipeline_id)
+
+    def stripe(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A request to the fake Stripe API with the accepted key."""
+        headers = {"Authorization": f"Bearer {KEY}"}
+        response = httpx.request(method, f"{self.fake.url}{path}", headers=headers, **kwargs)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
 
     def create(self, name: str, key: str, streams: list[str], **source: Any) -> str:
         """A pipeline made over the API (the form has its own test), in schema ``name``."""
@@ -102,9 +113,10 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
-@pytest.fixture
-def page(browser: Browser, dashboard: Dashboard) -> Iterator[Page]:
-    """A fresh tab (its own sessionStorage) that records every URL it requests."""
+@contextlib.contextmanager
+def new_tab(browser: Browser, service_url: str) -> Iterator[Page]:
+    """A fresh tab (its own sessionStorage) that records every URL it requests: all must be the
+    service's own, and no script may fail."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
     tab.set_default_timeout(WAIT_MS)
@@ -115,7 +127,13 @@ def page(browser: Browser, dashboard: Dashboard) -> Iterator[Page]:
     yield tab
     context.close()
     assert not errors, errors
-    assert all(url.startswith((dashboard.url, "data:")) for url in requested), requested
+    assert all(url.startswith((service_url, "data:")) for url in requested), requested
+
+
+@pytest.fixture
+def page(browser: Browser, dashboard: Dashboard) -> Iterator[Page]:
+    with new_tab(browser, dashboard.url) as tab:
+        yield tab
 
 
 def sign_in(page: Page, dashboard: Dashboard) -> None:
@@ -274,7 +292,7 @@ def test_create_watch_pause_resume_sync_delete(page: Page, dashboard: Dashboard)
         return shown == api_numbers(dashboard.pipeline(pipeline_id))
 
     wait_until(same_numbers, 15, "page matching GET /pipelines/{id}")
-    assert page_numbers(page)["records"] == sum(OBJECTS[s] for s in STREAMS)
+    assert page_numbers(page)["lifetime"] == sum(OBJECTS[s] for s in STREAMS)
 
     # pause and resume with the keyboard
     page.get_by_role("button", name="Pause").focus()
@@ -368,11 +386,56 @@ def test_a_parked_pipeline_shows_why_and_offers_resume(page: Page, dashboard: Da
     error = page.locator("table.errors tbody tr").first
     expect(error.locator(".badge-text")).to_have_text("global")
     expect(error.locator("td").nth(1)).to_have_text("auth_error")
-    expect(error.locator("td").nth(4)).to_have_text(
-        "check the API key (STRIPE_API_KEY or --api-key)"
-    )
+    hint = "edit the pipeline's source api_key (a Stripe secret or restricted key), then Resume"
+    expect(error.locator("td").nth(4)).to_have_text(hint)
+    assert "--api-key" not in page.content()
     assert BAD_KEY not in page.content()
     page.screenshot(path=artifact("dashboard-detail-parked.png"), full_page=True)
+
+    # fixed from the Edit page: a stale version is refused first (someone renamed it meanwhile)
+    page.get_by_role("link", name="Edit").click()
+    expect(page.get_by_role("heading", name="Edit pipeline", level=1)).to_be_visible()
+    api_key = config_field(page, "api_key")
+    expect(api_key).to_have_attribute("type", "password")
+    expect(api_key).to_have_value("")  # the stored key is never shown
+    expect(api_key).to_have_attribute("placeholder", "stored; type to replace")
+    expect(config_field(page, "url")).to_have_value("")
+    expect(page.get_by_label(re.compile(r"^Name\b"))).to_have_value("parked")
+    renamed = dashboard.client.request(
+        "PATCH", f"/pipelines/{pipeline_id}", json={"name": "parked-renamed"}
+    )
+    assert renamed.status_code == 200
+    api_key.fill(KEY)
+    save = page.get_by_role("button", name="Save changes")
+    save.click()
+    problem = page.locator("#edit-problem")
+    expect(problem).to_contain_text("Someone saved this pipeline after this page loaded")
+    expect(problem).to_be_focused()
+    assert dashboard.pipeline(pipeline_id)["status"] == "error"  # nothing was changed
+    stale = dashboard.client.request(
+        "PATCH",
+        f"/pipelines/{pipeline_id}",
+        json={"name": "x"},
+        headers={"If-Match": f'"{renamed.json()["version"] - 1}"'},
+    )
+    assert stale.status_code == 412
+
+    page.get_by_role("button", name="Reload the current version").click()
+    expect(page.get_by_label(re.compile(r"^Name\b"))).to_have_value("parked-renamed")
+    config_field(page, "api_key").fill("pk_test_abc")  # a publishable key: refused
+    page.get_by_role("button", name="Save changes").click()
+    expect(problem).to_contain_text("The service refused the change: ")
+    expect(config_field(page, "api_key")).to_have_attribute("aria-invalid", "true")
+    config_field(page, "api_key").fill(KEY)  # fixing the form clears its old error
+    expect(problem).to_have_text("")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("status").filter(has_text="Saved")).to_contain_text(
+        "It was parked: resumed with the new settings."
+    )
+    expect(page.locator(".title-line .badge-text")).to_have_text("live", timeout=30_000)
+    fixed = dashboard.pipeline(pipeline_id)
+    assert fixed["reason"] is None and fixed["source"]["config"]["api_key"] == "********"
+    assert fixed["destination"]["config"]["schema"] == "parked"  # untouched settings kept
 
 
 def test_a_platform_pipeline_shows_a_row_per_account(page: Page, dashboard: Dashboard):
@@ -392,13 +455,15 @@ def test_a_platform_pipeline_shows_a_row_per_account(page: Page, dashboard: Dash
     for account, status in expected.items():
         row = page.locator(f'table.streams tr.account-row[data-account="{account}"]')
         expect(row.locator(".badge-text")).to_have_text(status)
-    records = len(dashboard.fake.api.accounts[accounts[0]].streams["customers"]) + len(
-        dashboard.fake.api.accounts[accounts[0]].streams["products"]
+    records = sum(
+        len(dashboard.fake.api.accounts[account].streams[stream])
+        for account in accounts[:-1]
+        for stream in ("customers", "products")
     )
     first = page.locator(f'table.streams tr.account-row[data-account="{accounts[0]}"]')
-    expect(first).to_contain_text(f"{records:,}")
     expect(first).to_contain_text("2/2")  # streams done of the account's two
     expect(page.locator("[data-figure=mode] dd")).to_have_text("live")
+    expect(page.locator("[data-figure=lifetime_records] dd")).to_have_text(f"{records:,}")
     error = page.locator("table.errors tbody tr").filter(has_text=accounts[-1])
     expect(error.locator("td").nth(1)).to_have_text("permission_error")
     page.screenshot(path=artifact("dashboard-detail-accounts.png"), full_page=True)
@@ -428,3 +493,103 @@ def test_static_files_are_open_and_the_connector_routes_need_the_token(dashboard
     assert customers["supports_time_range"] is True
     assert "customer.updated" in customers["metadata"]["event_types"]
     assert all("json_schema" not in stream for stream in found)
+
+
+def test_a_live_pipeline_shows_its_live_call_s_own_figures(page: Page, dashboard: Dashboard):
+    pipeline_id = dashboard.create("live", KEY, ["customers"], poll_interval=0.5)
+    dashboard.client.wait_status(pipeline_id, "live")
+    backfilled = OBJECTS["customers"]
+
+    sign_in(page, dashboard)
+    page.locator(f'tr[data-pipeline="{pipeline_id}"]').get_by_role("link").first.click()
+    expect(page.locator("[data-figure=mode] dd")).to_have_text("live")
+    expect(page.locator("[data-figure=record_count] dt")).to_have_text("Records this live call")
+    expect(page.locator("[data-figure=lifetime_records] dd")).to_have_text(f"{backfilled:,}")
+
+    customers = dashboard.stripe("GET", "/v1/customers?limit=3")["data"]
+    for number, customer in enumerate(customers):
+        dashboard.stripe("POST", f"/v1/customers/{customer['id']}", data={"name": f"Live {number}"})
+    expect(page.locator("[data-figure=lifetime_records] dd")).to_have_text(
+        f"{backfilled + len(customers):,}", timeout=WAIT_MS
+    )
+    # every live call counts its own records: never the backfill's
+    shown = count(figure(page, "record_count"))
+    assert shown <= len(customers), shown
+    assert float(figure(page, "records_per_second")) < 100
+
+    def live_records() -> list[int]:
+        runs = dashboard.client.get(f"/pipelines/{pipeline_id}/runs").json()["runs"]
+        return [run["record_count"] for run in runs if run["mode"] == "live" and "reason" in run]
+
+    wait_until(lambda: sum(live_records()) >= len(customers), 30, "the changes in ended calls")
+    assert max(live_records()) <= len(customers)  # each call its own records
+    live_row = page.locator('table.runs tbody tr:has(td:nth-child(2):text-is("live"))')
+    expect(live_row.first).to_be_visible()
+    page.screenshot(path=artifact("dashboard-detail-live.png"), full_page=True)
+
+
+def test_no_worker_is_shown_and_the_killed_call_ends_lost(
+    browser: Browser,
+    dashboard: Dashboard,
+    temporal_address: str,
+    postgres_server: PostgresServer,
+    tmp_path: Any,
+):
+    """A service of its own (its own task queue), so killing its only worker leaves the others'
+    pipelines alone."""
+    store_url = postgres_server.create_database("dashboard_lonely_store")
+    queue = "dashboard-no-worker"
+    with (
+        service_processes(
+            tmp_path, store_url=store_url, temporal_address=temporal_address, task_queue=queue
+        ) as (api, workers),
+        contextlib.ExitStack() as stack,
+    ):
+        url = api.line_with("listening").split()[1]
+        client = ServiceClient(url)
+        stack.callback(client.close)
+        lonely = Dashboard(url, client, dashboard.fake, dashboard.destination_url)
+        pipeline_id = lonely.create("lonely", KEY, STREAMS, max_requests_per_second=3)
+
+        def running_backfill() -> bool:
+            runs = client.get(f"/pipelines/{pipeline_id}/runs").json()["runs"]
+            progress = client.pipeline(pipeline_id)["progress"] or {}
+            open_call = any(run["mode"] == "backfill" and "ended_at" not in run for run in runs)
+            return open_call and progress.get("record_count", 0) > 0
+
+        wait_until(running_backfill, 30, "a backfill call in flight")
+        workers[0].kill()
+
+        page = stack.enter_context(new_tab(browser, url))
+        sign_in(page, lonely)
+        row = page.locator(f'tr[data-pipeline="{pipeline_id}"]')
+        expect(row.locator(".badge-text")).to_have_text("no worker", timeout=WAIT_MS)
+        expect(row.locator("td.errors-cell")).to_contain_text("no worker has answered for")
+        expect(row.locator("td.num").nth(1)).to_have_text("\u2013")  # no rate: nothing runs
+        row.get_by_role("link").first.click()
+        expect(page.locator(".title-line .badge-text")).to_have_text("no worker")
+        notice = page.locator("p.no-worker")
+        expect(notice).to_contain_text(re.compile(r"^No worker has answered for \d+s"))
+        expect(page.locator("[data-figure=window_records_per_second] dd")).to_have_text("0")
+        expect(page.locator("table.runs tbody tr").first).to_contain_text("stalled: no worker")
+        stalled = client.pipeline(pipeline_id)
+        assert stalled["status"] == "no_worker" and stalled["no_worker_since"] is not None
+        page.screenshot(path=artifact("dashboard-detail-no-worker.png"), full_page=True)
+
+        common = ["--store", store_url, "--temporal-address", temporal_address]
+        replacement = ServiceProcess(
+            ["worker", *common, "--task-queue", queue, "--live-time-limit", "3"],
+            tmp_path / "replacement.log",
+            "polling task queue",
+        )
+        try:
+            lost = page.locator('table.runs tbody tr[data-outcome="lost"]')
+            expect(lost).to_have_count(1, timeout=60_000)
+            expect(lost).to_contain_text("lost (its worker stopped; retried)")
+            expect(notice).to_be_hidden()
+            expect(page.locator(".title-line .badge-text")).to_have_text("live", timeout=60_000)
+            runs = client.get(f"/pipelines/{pipeline_id}/runs?limit=500").json()["runs"]
+            assert all("ended_at" in run for run in runs if run["mode"] == "backfill")
+            assert [run.get("reason") for run in runs].count("lost") == 1
+        finally:
+            replacement.stop()

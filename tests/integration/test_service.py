@@ -303,6 +303,8 @@ def test_an_unreachable_destination_is_retried_until_it_answers(service: Service
         pipeline_id, lambda p: p["last_error"] is not None, timeout=30, what="an error"
     )
     assert retrying["last_error"]["failure_type"] == "transient_error"
+    assert "does not answer" in retrying["last_error"]["hint"]  # and names the destination url
+    assert "destination url" in retrying["last_error"]["hint"]
     assert retrying["status"] == "setup"  # not parked: Temporal retries the call
     patch = {"destination": {"config": {"url": good_url}}}
     assert service.client.request("PATCH", f"/pipelines/{pipeline_id}", json=patch).is_success

@@ -86,7 +86,10 @@ def test_a_killed_worker_hands_its_pipelines_to_the_other(
             runs = client.get(f"/pipelines/{run['pipeline_id']}/runs").json()["runs"]
             finished = [r for r in runs if r["mode"] == "backfill" and r.get("reason")]
             assert any(r["reason"] == "complete" for r in finished)
-            assert all(r["worker"] != victim_name for r in finished)
+            # the killed call ended lost once the survivor took over; it completed nothing
+            killed = next(r for r in runs if r["id"] == run["id"])
+            assert (killed["reason"], killed["ended_at"] is not None) == ("lost", True)
+            assert all(r["worker"] != victim_name for r in finished if r["reason"] != "lost")
 
         unlimited = {**source, "max_requests_per_second": 0}
         for number in range(PIPELINES):

@@ -47,7 +47,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> PipelineStore
 
 async def test_migrate_is_idempotent_and_safe_to_run_at_once(store: PipelineStore):
     versions = await asyncio.gather(*(store.migrate() for _ in range(4)))
-    assert set(versions) == {3}
+    assert set(versions) == {4}
 
 
 async def test_create_get_list_delete(store: PipelineStore):
@@ -250,3 +250,35 @@ async def test_webhook_events_wait_bounded_and_once_each(store: PipelineStore):
     await store.add_event("pl_a", "evt_5", body(5), keep_s=0)  # older ones expire
     assert [e["id"] for e in await store.events("pl_a", ["evt_3", "evt_5"])] == ["evt_5"]
     assert [e["id"] for e in await store.events("pl_b", ["evt_1"])] == ["evt_1"]
+
+
+async def test_a_call_that_never_ended_is_marked_lost_by_the_next(store: PipelineStore):
+    created = await store.create(SPEC)
+    ended = {
+        "id": "run_1",
+        "started_at": "2026-01-01T00:00:01",
+        "ended_at": "x",
+        "reason": "complete",
+    }
+    killed = {"id": "run_2", "started_at": "2026-01-01T00:00:02", "mode": "backfill"}
+    await store.save_run(created.id, "run_1", ended)
+    await store.save_run(created.id, "run_2", killed)
+    await store.save_run(f"{created.id}/acct_1", "run_3", {**killed, "id": "run_3"})
+
+    assert await store.end_lost_runs(created.id, "2026-01-01T00:01:00") == ["run_2"]
+    runs = {run["id"]: run for run in await store.runs(created.id)}
+    assert runs["run_2"]["reason"] == "lost"
+    assert runs["run_2"]["ended_at"] == "2026-01-01T00:01:00"
+    assert runs["run_1"] == ended  # ended calls are left alone
+    assert "ended_at" not in runs["run_3"]  # another account's call is its own
+    assert await store.end_lost_runs(created.id, "2026-01-01T00:02:00") == []
+
+
+async def test_request_slots_follow_each_other_on_one_budget(store: PipelineStore):
+    firsts = [(await store.reserve_requests("stripe:a", 10.0, 5))[0] for _ in range(3)]
+    # each reservation starts where the one before ended: 5 slots at 10/s are half a second
+    assert firsts[1] == pytest.approx(firsts[0] + 0.5) and firsts[2] == pytest.approx(
+        firsts[1] + 0.5
+    )
+    first, now = await store.reserve_requests("stripe:b", 10.0, 1)
+    assert first == now  # another account: free at once

@@ -8,8 +8,14 @@ Backfill and live are time-limited ``sync`` calls that keep their state in the d
 ``_sync_state`` store (the pipeline store for destinations without one), so a retry after a crash
 (on any worker) resumes where the last confirmed state left off. While a call runs, the activity heartbeats a small progress summary and saves the
 latest progress to the store (the API and its SSE stream read it from there); each call is also
-recorded as a run. Cancellation (pause, delete, worker shutdown) aborts the call gracefully: the
+recorded as a run; a call that starts while an earlier one of the same pipeline never ended
+marks that one ``lost`` (its worker died; Temporal gave up on it and retried). A live call's
+figures are its own (``call_progress``), not its run's. Cancellation (pause, delete, worker shutdown) aborts the call gracefully: the
 destination flushes, the state is saved, the call ends ``aborted``.
+
+Every Stripe request of an activity waits for a slot of its Stripe account's budget, shared by
+all the calls of all workers (``account_budget``): the activity sets the source's request gate for
+its own task (Temporal runs each activity in a task of its own; tasks it starts inherit the gate).
 
 Outcomes: global errors that retrying cannot fix are returned (the workflow parks the pipeline);
 other global errors, and any unexpected exception (:func:`classified`: a ``system_error`` named by
@@ -39,6 +45,8 @@ from stripe_sync.engine.registry import destination_state_store
 from stripe_sync.engine.state_store import StateStore
 from stripe_sync.engine.sync import sync
 from stripe_sync.protocol.errors import SyncError
+from stripe_sync.service.account_budget import AccountBudgets
+from stripe_sync.service.call_progress import call_figures
 from stripe_sync.service.connector_policy import ConnectorPolicy
 from stripe_sync.service.platform import max_parallel_accounts, state_name
 from stripe_sync.service.store import (
@@ -61,6 +69,7 @@ from stripe_sync.service.workflow_types import (
     SyncRequest,
 )
 from stripe_sync.sources.stripe.accounts import list_connected_accounts
+from stripe_sync.sources.stripe.request_gate import REQUEST_GATE
 
 logger = logging.getLogger(__name__)
 
@@ -98,25 +107,38 @@ class RunRecorder:
             self.run["account"] = request.account
         self.catalog: list[str] = []
         self.latest: dict[str, Any] | None = None
+        self.call_start: dict[str, Any] | None = None
         self.end: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
         self.saved_at = 0.0
 
     async def begin(self) -> None:
+        lost = await self.store.end_lost_runs(self.key, self.run["started_at"])
+        if lost:
+            logger.info("pipeline %s: calls %s ended lost", self.key, ", ".join(lost))
         await self.store.save_run(self.key, self.run["id"], self.run)
+
+    def figures(self, progress: dict[str, Any]) -> dict[str, Any]:
+        """What to show of a progress payload: the run's, or a live call's own."""
+        if self.run["mode"] != "live":
+            return progress
+        if self.call_start is None:
+            self.call_start = progress
+        return call_figures(progress, self.call_start)
 
     async def message(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "catalog":
             self.catalog = [stream["name"] for stream in message["catalog"]["streams"]]
         elif kind == "progress":
-            self.latest = message["progress"]
+            self.latest = self.figures(message["progress"])
         elif kind == "error" and message["error"]["level"] == "global":
             self.error = {k: message["error"].get(k) for k in ("failure_type", "message", "hint")}
         elif kind == "end":
             end = message["end"]
             self.end = {"reason": end["reason"], "has_more": end["has_more"]}
-            self.latest = end.get("run_progress") or self.latest
+            scope = "request_progress" if self.run["mode"] == "live" else "run_progress"
+            self.latest = end.get(scope) or self.latest
             self.run["sync_run_id"] = end["ending_state"]["engine"].get("sync_run_id")
         if (
             kind in ("progress", "end")
@@ -169,6 +191,7 @@ class PipelineActivities:
     def __init__(self, store: PipelineStore, settings: ActivitySettings | None = None) -> None:
         self.store = store
         self.settings = settings or ActivitySettings()
+        self.budgets = AccountBudgets(store)
 
     def all(self) -> list[Any]:
         return [self.setup, self.list_accounts, self.backfill, self.live, self.teardown]
@@ -182,7 +205,14 @@ class PipelineActivities:
             ) from None
 
     async def _pipeline(self, request: SyncRequest) -> Pipeline:
-        return (await self._stored(request.pipeline_id)).engine_pipeline(request.account)
+        pipeline = (await self._stored(request.pipeline_id)).engine_pipeline(request.account)
+        self._share_budget(pipeline.source.type, pipeline.source.config)
+        return pipeline
+
+    def _share_budget(self, source_type: str, config: dict[str, Any]) -> None:
+        """Make this activity's Stripe requests wait for their account's shared budget."""
+        budget = self.budgets.gate_for({"type": source_type, "config": config})
+        REQUEST_GATE.set(budget.acquire if budget is not None else None)
 
     async def _refused(self, pipeline_id: str, step: str, exc: SyncError) -> None:
         """Record why ``step`` failed as the pipeline's latest progress; raise when retryable."""
@@ -214,6 +244,7 @@ class PipelineActivities:
     async def list_accounts(self, request: SyncRequest) -> AccountListing:
         """The connected accounts of a platform pipeline (listed, or its configured list)."""
         stored = await self._stored(request.pipeline_id)
+        self._share_budget(stored.spec["source"]["type"], stored.spec["source"]["config"])
         try:
             accounts = await list_connected_accounts(stored.spec["source"]["config"])
         except Exception as raised:

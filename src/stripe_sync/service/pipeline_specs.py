@@ -51,7 +51,7 @@ class ServiceFields(BaseModel):
         default=None,
         ge=1,
         description="a platform pipeline (Stripe `accounts` other than self): how many accounts "
-        f"backfill at once, each with this share of the request budget (default "
+        f"backfill at once; all of them share the account's request budget (default "
         f"{DEFAULT_MAX_PARALLEL_ACCOUNTS})",
     )
 

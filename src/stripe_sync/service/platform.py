@@ -4,9 +4,10 @@ child per connected account.
 - :func:`is_platform` tells a platform pipeline's spec from an ordinary one.
 - :func:`account_pipeline` is the engine pipeline a child runs: the source in single-account mode
   for its account (``{**config, "accounts": "self", "account": acct}``, so live calls, events and
-  webhooks work per account), named ``<pipeline id>/<account>`` (the key of its state), with a
-  share of the platform's request budget: ``max_requests_per_second`` (or the key's default) ÷
-  ``max_parallel_accounts``.
+  webhooks work per account), named ``<pipeline id>/<account>`` (the key of its state). Its
+  ``max_requests_per_second`` is the platform's (or the key's default): the children do not split
+  the budget among themselves, every request of every child waits for the one budget of the
+  platform's Stripe account (``service.account_budget``).
 """
 
 from __future__ import annotations
@@ -44,14 +45,14 @@ def state_name(pipeline_id: str, account: str | None) -> str:
 def account_pipeline(pipeline_id: str, spec: dict[str, Any], account: str) -> Pipeline:
     """The engine pipeline of one connected account of a platform pipeline."""
     config = spec["source"]["config"]
-    share = StripeSourceConfig.model_validate(config).account_rps / max_parallel_accounts(spec)
+    rate = StripeSourceConfig.model_validate(config).account_rps
     source = {
         **spec["source"],
         "config": {
             **config,
             "accounts": "self",
             "account": account,
-            "max_requests_per_second": share,
+            "max_requests_per_second": rate,
         },
     }
     named = {**engine_spec(spec), "source": source, "name": state_name(pipeline_id, account)}

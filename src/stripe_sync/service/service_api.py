@@ -9,6 +9,8 @@ the pipeline's workflow as signals (signal-with-start, so a workflow that is not
 started): a ``PlatformWorkflow`` for a platform pipeline (``platform.is_platform``), else a
 ``PipelineWorkflow``. Its status comes from the workflow's ``status`` query (a platform
 pipeline's with its accounts'), its progress from what the activities saved in the store.
+When no worker answers that query, the status is ``no_worker`` with the time a worker last
+answered (``no_worker_since``) and the figures are marked stale (``progress_view.without_worker``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from stripe_sync.protocol.errors import ConfigError
 from stripe_sync.service.api_errors import install_error_answers
@@ -36,6 +38,7 @@ from stripe_sync.service.connector_policy import ConnectorPolicy
 from stripe_sync.service.connectors_api import connectors_router
 from stripe_sync.service.dashboard import mount_dashboard
 from stripe_sync.service.engine_api import ErrorResponse, error_response
+from stripe_sync.service.hints import reason_hint, with_service_hint
 from stripe_sync.service.pipeline_specs import (
     ServicePipeline,
     apply_patch,
@@ -45,7 +48,7 @@ from stripe_sync.service.pipeline_specs import (
 from stripe_sync.service.platform import is_platform
 from stripe_sync.service.platform_progress import combined_document
 from stripe_sync.service.platform_workflow import PlatformWorkflow
-from stripe_sync.service.progress_view import display_model
+from stripe_sync.service.progress_view import display_model, without_worker
 from stripe_sync.service.store import (
     DesiredStatus,
     InboxFull,
@@ -53,6 +56,7 @@ from stripe_sync.service.store import (
     PipelineStore,
     StoredPipeline,
     VersionConflict,
+    utc_now,
 )
 from stripe_sync.service.workflow_end import ended_status
 from stripe_sync.service.workflow_types import (
@@ -71,6 +75,16 @@ from stripe_sync.sources.stripe.webhook_signature import SIGNATURE_HEADER, Signa
 logger = logging.getLogger(__name__)
 
 QUERY_TIMEOUT = timedelta(seconds=3)
+NO_WORKER = "no_worker"
+TIMED_OUT = (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED)
+
+
+def unanswered(exc: RPCError) -> bool:
+    """The query timed out, or Temporal saw no worker polling the task queue lately."""
+    no_poller = exc.status == RPCStatusCode.FAILED_PRECONDITION and "poller" in exc.message
+    return exc.status in TIMED_OUT or no_poller
+
+
 BearerCredentials = Annotated[
     HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))
 ]
@@ -109,8 +123,15 @@ class PipelineView(BaseModel):
     streams: list[str] | None = None
     backfill_limit: int | None = None
     max_parallel_accounts: int | None = None
-    status: str = Field(description="setup, backfilling, live, paused, error or deleting")
+    status: str = Field(
+        description="setup, backfilling, live, paused, error, deleting, or no_worker when no "
+        "worker answers"
+    )
     reason: str | None = Field(default=None, description="why the pipeline is in `error`")
+    hint: str | None = Field(default=None, description="what to do about `reason`")
+    no_worker_since: str | None = Field(
+        default=None, description="status no_worker: when a worker last answered for it"
+    )
     desired_status: str
     stream_retry_at: str | None = Field(default=None, description="next retry of failed streams")
     version: int
@@ -172,6 +193,9 @@ class Service:
         self.store = store
         self.task_queue = task_queue
         self.client: Client | None = None
+        self.started_at = utc_now()
+        self.answered_at: dict[str, str] = {}
+        """When a worker last answered the status query of each pipeline (this process)."""
 
     @property
     def temporal(self) -> Client:
@@ -204,11 +228,27 @@ class Service:
             status: PipelineStatus = await handle.query(
                 PipelineWorkflow.status, rpc_timeout=QUERY_TIMEOUT
             )
+            self.answered_at[pipeline.id] = utc_now()
             return status
-        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
+        except RPCError as exc:
+            if unanswered(exc):
+                return PipelineStatus(NO_WORKER, reason=None)
+            logger.warning(
+                "pipeline %s: status query failed: %s: %s",
+                pipeline.id,
+                exc.status.name,
+                exc.message,
+            )
+        except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
             logger.warning("pipeline %s: status query failed: %s", pipeline.id, type(exc).__name__)
         fallback = {"deleting": "deleting", "paused": "paused"}.get(pipeline.desired_status)
         return PipelineStatus(fallback or "setup", reason=None)
+
+    def no_worker_since(self, pipeline_id: str, status: str) -> str | None:
+        """When a worker last answered for the pipeline (at the latest: this process's start)."""
+        if status != NO_WORKER:
+            return None
+        return self.answered_at.get(pipeline_id, self.started_at)
 
     async def progress_document(self, pipeline: StoredPipeline) -> dict[str, Any] | None:
         """The latest progress; a platform pipeline's folds its accounts' together."""
@@ -231,13 +271,15 @@ class Service:
             max_parallel_accounts=shown.get("max_parallel_accounts"),
             status=status.status,
             reason=status.reason,
+            hint=reason_hint(status.reason),
+            no_worker_since=self.no_worker_since(pipeline.id, status.status),
             desired_status=pipeline.desired_status,
             stream_retry_at=status.stream_retry_at,
             version=pipeline.version,
             created_at=pipeline.created_at,
             updated_at=pipeline.updated_at,
             progress=(document or {}).get("progress"),
-            last_error=(document or {}).get("error"),
+            last_error=with_service_hint((document or {}).get("error")),
             accounts=None
             if status.accounts is None
             else {
@@ -486,12 +528,15 @@ async def _progress_events(service: Service, pipeline_id: str) -> AsyncIterator[
         status, document = await asyncio.gather(
             service.status(stored), service.progress_document(stored)
         )
+        view = display_model(document)
         data = orjson.dumps(
             {
                 "id": pipeline_id,
                 "status": status.status,
                 "reason": status.reason,
-                "view": display_model(document),
+                "hint": reason_hint(status.reason),
+                "no_worker_since": service.no_worker_since(pipeline_id, status.status),
+                "view": without_worker(view) if status.status == NO_WORKER else view,
             }
         )
         now = asyncio.get_running_loop().time()

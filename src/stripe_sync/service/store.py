@@ -9,7 +9,9 @@ a Fernet token, never clear text; redacting them in answers is the API's job.
 
 Progress, runs and states are keyed by the pipeline id, or ``<pipeline id>/<account>`` for the
 children of a platform pipeline (``platform.state_name``); deleting a pipeline removes its
-accounts' rows too, and its runs include theirs.
+accounts' rows too, and its runs include theirs. ``request_budgets`` holds, per Stripe account,
+the next free request slot of its shared budget (``account_budget``); reservations are frequent
+and their timing matters, so on Postgres they use one kept connection on a thread of their own.
 
 Verified webhook events wait in ``webhook_events`` for the pipeline's next live call, which
 receives them by id (Temporal's history holds ids only); at most :data:`WEBHOOK_INBOX_LIMIT` per
@@ -28,6 +30,7 @@ import contextlib
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,6 +80,11 @@ MIGRATIONS: list[list[str]] = [
             received_at TEXT NOT NULL,
             event TEXT NOT NULL,
             PRIMARY KEY (pipeline_id, event_id))""",
+    ],
+    [
+        """CREATE TABLE request_budgets (
+            budget_key TEXT PRIMARY KEY,
+            next_at DOUBLE PRECISION NOT NULL)""",
     ],
 ]
 KEYED_TABLES = ("pipeline_states", "pipeline_runs", "pipeline_progress", "webhook_events")
@@ -139,6 +147,8 @@ class PipelineStore:
         self.sealer = sealer
         self.dialect = store_dialect(url)
         self._path = Path(url.removeprefix("sqlite:///")) if self.dialect == "sqlite" else None
+        self._budget_thread = ThreadPoolExecutor(1, thread_name_prefix="request-budgets")
+        self._budget_connection: Any = None
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -495,6 +505,85 @@ class PipelineStore:
             )
 
         await self._run(work)
+
+    async def end_lost_runs(self, pipeline_id: str, ended_at: str, newest: int = 5) -> list[str]:
+        """Mark the pipeline's runs that never ended (among its ``newest``) ``lost``: a new call
+        starts only once the one before it ended or its worker was given up on. Returns their
+        ids."""
+
+        def work(conn: Any) -> list[str]:
+            rows = self._rows(
+                conn,
+                "SELECT id, summary FROM pipeline_runs WHERE pipeline_id = %s "
+                "ORDER BY started_at DESC, id DESC LIMIT %s",
+                pipeline_id,
+                newest,
+            )
+            lost = []
+            for run_id, text in rows:
+                summary = _loads(text)
+                if summary.get("ended_at") is not None:
+                    continue
+                summary.update(ended_at=ended_at, reason="lost", has_more=True)
+                conn.execute(
+                    self._sql("UPDATE pipeline_runs SET summary = %s WHERE id = %s"),
+                    (_dumps(summary), run_id),
+                )
+                lost.append(run_id)
+            return lost
+
+        return await self._run(work)
+
+    # -- request budgets -------------------------------------------------------------------
+
+    async def reserve_requests(
+        self, budget_key: str, rate: float, count: int
+    ) -> tuple[float, float]:
+        """Reserve ``count`` request slots of a budget of ``rate`` per second: the slots follow
+        the budget's last one (or now, when it is past) ``1 / rate`` apart, on the database's
+        clock. Returns the first slot's time and the time now, in seconds on that clock."""
+        now_sql = (
+            "SELECT extract(epoch FROM clock_timestamp())::float8"
+            if self.dialect == "postgres"
+            else "SELECT (julianday('now') - 2440587.5) * 86400.0"
+        )
+
+        def work(conn: Any) -> tuple[float, float]:
+            conn.execute(
+                self._sql(
+                    "INSERT INTO request_budgets VALUES (%s, 0) ON CONFLICT (budget_key) DO NOTHING"
+                ),
+                (budget_key,),
+            )
+            lock = " FOR UPDATE" if self.dialect == "postgres" else ""
+            rows = self._rows(
+                conn, f"SELECT next_at FROM request_budgets WHERE budget_key = %s{lock}", budget_key
+            )
+            now = float(self._rows(conn, now_sql)[0][0])
+            first = max(now, float(rows[0][0]))
+            conn.execute(
+                self._sql("UPDATE request_budgets SET next_at = %s WHERE budget_key = %s"),
+                (first + count / rate, budget_key),
+            )
+            return first, now
+
+        if self.dialect == "sqlite":
+            return await self._run(work)
+
+        def on_kept_connection() -> tuple[float, float]:
+            try:
+                if self._budget_connection is None:
+                    self._budget_connection = psycopg.connect(self.url, autocommit=True)
+                with self._budget_connection.transaction():
+                    return work(self._budget_connection)
+            except psycopg.Error:
+                with contextlib.suppress(psycopg.Error):
+                    self._budget_connection.close()
+                self._budget_connection = None
+                raise
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._budget_thread, on_kept_connection)
 
     async def runs(self, pipeline_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The newest ``limit`` run summaries (its accounts' included), newest first."""

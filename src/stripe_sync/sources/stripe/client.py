@@ -41,6 +41,7 @@ from stripe_sync.sources.stripe.errors import (
     Unreachable,
     is_not_available,
 )
+from stripe_sync.sources.stripe.request_gate import pass_gate
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 20.0
@@ -171,6 +172,7 @@ class StripeClient:
         """GET ``path``; ``endpoint`` (default ``path``) names the per-endpoint rate bucket."""
         for attempt in range(self.max_retries + 1):
             await self.budget.acquire(stream, endpoint or path, self.account)
+            await pass_gate()  # the host's budget for the whole Stripe account, if it has one
             self.stats.requests[stream] += 1
             try:
                 return await self._once(path, params)

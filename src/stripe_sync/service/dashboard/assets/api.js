@@ -36,8 +36,8 @@ function authorization(bearer) {
   return { Authorization: `Bearer ${bearer}` };
 }
 
-async function call(method, path, { body, signal, bearer }) {
-  const headers = authorization(bearer);
+async function call(method, path, { body, signal, bearer, headers: extra }) {
+  const headers = { ...authorization(bearer), ...extra };
   const init = { method, headers, signal, cache: "no-store" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -67,10 +67,12 @@ export async function api(method, path, options = {}) {
   }
 }
 
-/** Whether the service accepts `candidate` (used by the sign-in form before it keeps it). */
+/** Whether the service accepts `candidate` (used by the sign-in form before it keeps it). Asks a
+ * route that needs nothing but the store's code, so signing in stays quick while no worker
+ * answers (listing pipelines then waits for their status queries). */
 export async function tokenAccepted(candidate) {
   try {
-    await call("GET", "/pipelines", { bearer: candidate });
+    await call("GET", "/connectors", { bearer: candidate });
     return true;
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return false;

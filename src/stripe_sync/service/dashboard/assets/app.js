@@ -1,9 +1,10 @@
-// The dashboard's entry point: routes (`#/`, `#/new`, `#/pipelines/{id}`) to pages, asks for the
-// API token first, and returns to sign-in whenever the service refuses it.
+// The dashboard's entry point: routes (`#/`, `#/new`, `#/pipelines/{id}`, `#/pipelines/{id}/edit`)
+// to pages, asks for the API token first, and returns to sign-in whenever the service refuses it.
 
 import { signOut, token } from "./api.js";
 import { renderCreate } from "./create.js";
 import { renderDetail } from "./detail.js";
+import { renderEdit } from "./edit.js";
 import { renderList } from "./list.js";
 import { renderSignIn } from "./signin.js";
 
@@ -23,6 +24,8 @@ function pageFor(hash) {
   if (hash === "#/new") return () => renderCreate(main);
   const detail = /^#\/pipelines\/([^/]+)$/.exec(hash);
   if (detail) return () => renderDetail(main, decodeURIComponent(detail[1]));
+  const edit = /^#\/pipelines\/([^/]+)\/edit$/.exec(hash);
+  if (edit) return () => renderEdit(main, decodeURIComponent(edit[1]));
   return () => renderList(main);
 }
 

@@ -1,9 +1,10 @@
 // The create page: a pipeline composed from the connectors' config schemas (`GET /connectors`)
 // and the stream picker, sent as `POST /pipelines`. The service validates it; its message is
-// shown above the button and, when it names a config field, on that field.
+// shown above the button and, when it names a config field, on that field; it goes away as soon as
+// a setting is changed.
 
 import { ApiError, api } from "./api.js";
-import { configFields } from "./schema_form.js";
+import { clearOnEdit, configFields, markNamedField } from "./schema_form.js";
 import { h } from "./dom.js";
 import { streamPicker } from "./stream_picker.js";
 
@@ -96,20 +97,6 @@ export function renderCreate(main) {
     });
     const submit = h("button", { type: "submit", class: "primary" }, "Create pipeline");
 
-    /** Mark the config field a message names ("invalid source config: api_key: …",
-     * "unsupported destination URL scheme …"). */
-    function markField(message) {
-      const match = /\b(source|destination)(?: config:)? (\w+)/.exec(message);
-      if (!match) return;
-      const side = match[1] === "source" ? source : destination;
-      const input = side.fieldFor(match[2].toLowerCase());
-      if (!input) return;
-      input.setAttribute("aria-invalid", "true");
-      input.setAttribute("aria-errormessage", "create-problem");
-      input.closest("details")?.setAttribute("open", "");
-      input.addEventListener("input", () => input.removeAttribute("aria-invalid"), { once: true });
-    }
-
     async function create(event) {
       event.preventDefault();
       problem.textContent = "";
@@ -145,7 +132,7 @@ export function renderCreate(main) {
           ),
           error.message,
         );
-        markField(error.message);
+        markNamedField(error.message, { source, destination }, problem);
         problem.focus();
       } finally {
         submit.disabled = false;
@@ -199,6 +186,7 @@ export function renderCreate(main) {
         h("a", { href: "#/", class: "button" }, "Cancel"),
       ),
     );
+    clearOnEdit(element, problem);
     scheduleDiscover();
     return element;
   }

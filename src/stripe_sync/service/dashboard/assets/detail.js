@@ -1,7 +1,9 @@
 // The detail page of one pipeline: live progress from `GET /pipelines/{id}/progress` (the CLI's
 // display model: figures, stream rows with coverage, ETA; with connected accounts, account rows
 // with their running and failed streams under them), a throughput chart, errors with
-// their hints, recent runs, and the pause/resume, sync and delete buttons.
+// their hints, recent runs, and the edit, pause/resume, sync and delete buttons. While no worker
+// answers it says so and for how long; the figures are then the last a worker saved. A live
+// call's figures are its own (not its run's, which include the backfill).
 
 import { api, followProgress, pipelinePath } from "./api.js";
 import { throughputChart } from "./chart.js";
@@ -13,10 +15,12 @@ import {
   formatDuration,
   formatPercent,
   formatRate,
+  formatSince,
   h,
   numeric,
   pause,
   setFlash,
+  takeFlash,
   timeAgo,
 } from "./dom.js";
 import { accountOf, destinationOf } from "./list.js";
@@ -75,13 +79,18 @@ function coverageBar(row) {
 
 function figures(view) {
   const writes = view.writes ?? {};
+  const scope = view.mode === "live" ? "this live call" : "this run";
   const items = [
     figure("Mode", view.mode ?? "–", "mode"),
-    figure("Records this run", formatCount(view.record_count), "record_count"),
+    figure(`Records ${scope}`, formatCount(view.record_count), "record_count"),
     figure("Records all time", formatCount(view.lifetime_records), "lifetime_records"),
     figure("Requests", formatCount(view.request_count), "request_count"),
     figure("Elapsed", formatDuration(view.elapsed_s), "elapsed"),
-    figure("Average records/s", formatRate(view.records_per_second), "records_per_second"),
+    figure(
+      `Average records/s, ${scope}`,
+      formatRate(view.records_per_second),
+      "records_per_second",
+    ),
     figure(
       "Current records/s",
       formatRate(view.window_records_per_second),
@@ -234,6 +243,7 @@ function collectErrors(pipeline, view) {
       level: "global",
       failure_type: rest.length ? type : "error",
       message: rest.join(": ") || type,
+      hint: pipeline.hint,
       parked: true,
     });
   }
@@ -276,7 +286,7 @@ function errorTable(errors, retryAt) {
               "td",
               { class: "hint-cell" },
               error.hint ??
-                (error.parked ? "fix the cause (PATCH the pipeline), then Resume" : "–"),
+                (error.parked ? "fix the cause (edit the pipeline), then Resume" : "–"),
             ),
           ),
         ),
@@ -285,7 +295,14 @@ function errorTable(errors, retryAt) {
   );
 }
 
-function runTable(runs) {
+/** A call's outcome: how it ended, `lost` when its worker died, stalled while none answers. */
+function outcomeOf(run, status) {
+  if (run.reason === "lost") return "lost (its worker stopped; retried)";
+  if (run.ended_at) return `${run.reason}${run.has_more ? " (more to do)" : ""}`;
+  return status === "no_worker" ? "stalled: no worker" : "running";
+}
+
+function runTable(runs, status) {
   if (runs.length === 0) return h("p", { class: "muted" }, "No call yet.");
   return dataTable(
     "runs",
@@ -307,12 +324,10 @@ function runTable(runs) {
       runs.map((run) => {
         const ended = run.ended_at ? Date.parse(run.ended_at) : Date.now();
         const duration = (ended - Date.parse(run.started_at)) / 1000;
-        const outcome = run.ended_at
-          ? `${run.reason}${run.has_more ? " (more to do)" : ""}`
-          : "running";
+        const outcome = outcomeOf(run, status);
         return h(
           "tr",
-          null,
+          { dataset: { outcome: run.reason ?? "running" } },
           h("td", null, timeAgo(run.started_at)),
           h("td", null, run.mode),
           h("td", null, formatDuration(duration)),
@@ -340,6 +355,9 @@ export function renderDetail(main, id) {
   const statusHolder = h("span", { class: "status-holder" });
   const meta = h("p", { class: "meta" });
   const reason = h("p", { class: "reason", role: "alert" });
+  const noWorker = h("p", { class: "no-worker", role: "status", hidden: true });
+  const flash = takeFlash();
+  const notice = h("p", { class: "flash", role: "status", hidden: !flash }, flash ?? "");
   const connection = h(
     "p",
     { class: "connection muted small", role: "status" },
@@ -355,12 +373,18 @@ export function renderDetail(main, id) {
   const errorsHolder = h("div", { class: "table-scroll" });
   const runsHolder = h("div", { class: "table-scroll" }, h("p", { class: "muted" }, "Loading…"));
 
+  const editLink = h(
+    "a",
+    { href: `#/pipelines/${encodeURIComponent(id)}/edit`, class: "button", id: "edit" },
+    "Edit",
+  );
   const toggle = h("button", { type: "button", id: "toggle-pause" }, "Pause");
   const syncNow = h("button", { type: "button", id: "sync-now" }, "Sync now");
   const remove = h("button", { type: "button", id: "delete", class: "danger" }, "Delete");
   const actions = h(
     "div",
     { class: "actions", role: "group", "aria-label": "Pipeline actions" },
+    editLink,
     toggle,
     syncNow,
     remove,
@@ -381,7 +405,9 @@ export function renderDetail(main, id) {
       actions,
     ),
     meta,
+    notice,
     reason,
+    noWorker,
     connection,
     section("progress", "Progress", figuresHolder),
     section("throughput", "Throughput", chart.element),
@@ -401,6 +427,17 @@ export function renderDetail(main, id) {
     const shownReason = pipeline?.reason;
     reason.hidden = !shownReason;
     reason.textContent = shownReason ? `Parked: ${shownReason}` : "";
+    showNoWorker();
+  }
+
+  function showNoWorker() {
+    const since = status === "no_worker" ? pipeline?.no_worker_since : null;
+    noWorker.hidden = !since;
+    noWorker.textContent = since
+      ? `No worker has answered for ${formatSince(since)} (since ` +
+        `${new Date(since).toLocaleTimeString()}): nothing runs until one starts; the figures ` +
+        "are the last a worker saved."
+      : "";
   }
 
   function showPipeline() {
@@ -441,7 +478,7 @@ export function renderDetail(main, id) {
 
   async function loadRuns() {
     const answer = await api("GET", `${pipelinePath(id)}/runs?limit=${RUNS_SHOWN}`, { signal });
-    runsHolder.replaceChildren(runTable(answer.runs));
+    runsHolder.replaceChildren(runTable(answer.runs, status));
   }
 
   function gone() {
@@ -487,7 +524,11 @@ export function renderDetail(main, id) {
     signal,
     onProgress(event) {
       status = event.status;
-      if (pipeline) pipeline.reason = event.reason;
+      if (pipeline) {
+        pipeline.reason = event.reason;
+        pipeline.hint = event.hint;
+        pipeline.no_worker_since = event.no_worker_since;
+      }
       view = event.view;
       showStatus();
       showView();
@@ -507,7 +548,8 @@ export function renderDetail(main, id) {
   (async () => {
     while (!signal.aborted) {
       try {
-        await Promise.all([loadPipeline(), loadRuns()]);
+        await loadPipeline();
+        await loadRuns(); // after the status: a call in flight shows as stalled without a worker
       } catch (error) {
         if (signal.aborted) return;
         if (error.status === 404) return gone();
@@ -518,6 +560,7 @@ export function renderDetail(main, id) {
   })();
 
   const ticker = window.setInterval(() => {
+    showNoWorker();
     if (view && Date.now() - lastSampleAt >= CHART_TICK_MS) {
       chart.add(view.window_records_per_second ?? 0);
       lastSampleAt = Date.now();

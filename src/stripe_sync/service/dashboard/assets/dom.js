@@ -98,6 +98,12 @@ export function formatAgo(iso, now = Date.now()) {
   return `${formatDuration(seconds)} ago`;
 }
 
+/** How long since an ISO time, as a duration (42s, 3m05s). */
+export function formatSince(iso, now = Date.now()) {
+  if (!iso) return DASH;
+  return formatDuration(Math.max(0, (now - Date.parse(iso)) / 1000));
+}
+
 /** A `<time>` showing how long ago, with the exact time as its tooltip. */
 export function timeAgo(iso) {
   if (!iso) return DASH;
@@ -122,7 +128,12 @@ const SYMBOLS = {
   account: "✕",
   stream: "!",
   transient: "↻",
+  no_worker: "⚠",
+  lost: "✕",
 };
+
+// Statuses whose word differs from their API value.
+const LABELS = { no_worker: "no worker" };
 
 export function badge(status) {
   const name = String(status ?? "unknown");
@@ -130,7 +141,7 @@ export function badge(status) {
     "span",
     { class: `badge badge-${name.replace(/[^a-z_-]/gi, "")}` },
     h("span", { "aria-hidden": "true", class: "badge-symbol" }, SYMBOLS[name] ?? "•"),
-    h("span", { class: "badge-text" }, name),
+    h("span", { class: "badge-text" }, LABELS[name] ?? name),
   );
 }
 

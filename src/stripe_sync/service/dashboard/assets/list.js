@@ -7,6 +7,7 @@ import {
   dataTable,
   formatCount,
   formatRate,
+  formatSince,
   h,
   numeric,
   pause,
@@ -35,6 +36,9 @@ export function destinationOf(destination) {
 /** Failed streams, the call's global error and the parking reason, in one short text. */
 export function errorsOf(pipeline) {
   const parts = [];
+  if (pipeline.status === "no_worker") {
+    parts.push(`no worker has answered for ${formatSince(pipeline.no_worker_since)}`);
+  }
   if (pipeline.reason) parts.push(pipeline.reason);
   const lastError = pipeline.last_error;
   if (lastError && !(pipeline.reason ?? "").includes(lastError.message)) {
@@ -50,15 +54,16 @@ export function errorsOf(pipeline) {
   return parts;
 }
 
-function lastSync(run) {
+function lastSync(run, pipeline) {
   if (!run) return "never";
+  if (!run.ended_at && pipeline.status === "no_worker") return `${run.mode} call stalled`;
   if (!run.ended_at) return `now: ${run.mode} call running`;
   return h("span", null, timeAgo(run.ended_at), ` · ${run.mode} ${run.reason ?? ""}`.trimEnd());
 }
 
 function row(pipeline, run) {
   const progress = pipeline.progress ?? {};
-  const running = run && !run.ended_at;
+  const running = run && !run.ended_at && pipeline.status !== "no_worker";
   const errors = errorsOf(pipeline);
   return h(
     "tr",
@@ -72,7 +77,7 @@ function row(pipeline, run) {
     h("td", { class: "col-status" }, badge(pipeline.status)),
     h("td", null, accountOf(pipeline.source)),
     h("td", null, destinationOf(pipeline.destination)),
-    h("td", null, lastSync(run)),
+    h("td", null, lastSync(run, pipeline)),
     h(
       "td",
       { class: "num" },

@@ -3,7 +3,8 @@
 // Required properties come first; the others wait behind "Optional settings". Secrets (`"secret":
 // true`, `writeOnly` or `format: "password"`) are password fields. Only what the user entered is
 // sent, so the connector's defaults apply to the rest. Values the form cannot express directly
-// (objects, mixed types) are typed as JSON.
+// (objects, mixed types) are typed as JSON. Given a pipeline's current config (editing), the fields
+// show its values; a stored secret stays empty ("stored; type to replace") and is kept when left so.
 
 import { h } from "./dom.js";
 
@@ -132,12 +133,32 @@ function readValue(field, input) {
   return JSON.parse(text);
 }
 
+/** Show a stored `value` in `input` (secrets stay empty: the service never returns them). */
+function fill(field, input, value) {
+  if (value === undefined || value === null) return;
+  if (field.secret) {
+    input.required = false;
+    input.placeholder = "stored; type to replace";
+  } else if (field.kind === "boolean") {
+    input.checked = value === true;
+  } else if (field.kind === "list" && Array.isArray(value)) {
+    input.value = value.join(", ");
+  } else if (typeof value === "object" || (field.kind === "json" && typeof value !== "string")) {
+    input.value = JSON.stringify(value);
+  } else {
+    input.value = String(value);
+  }
+}
+
 /**
- * The fields of `schema` for the connector side `side` ("source" or "destination").
- * Returns `{element, read(), fieldFor(name)}`; `read()` gives the config object and marks inputs
- * whose JSON does not parse as invalid (the form's validity check then reports them).
+ * The fields of `schema` for the connector side `side` ("source" or "destination"), showing
+ * `values` (a stored config) when given.
+ * Returns `{element, read(), changes(), fieldFor(name)}`; `read()` gives the config object and
+ * marks inputs whose JSON does not parse as invalid (the form's validity check then reports
+ * them); `changes()` gives what differs from `values` as a PATCH takes it (`null` removes a key,
+ * an untouched secret is left out, so the stored one stays).
  */
-export function configFields(schema, side) {
+export function configFields(schema, side, values = null) {
   const required = new Set(schema?.required ?? []);
   const properties = Object.entries(schema?.properties ?? {});
   const fields = properties.map(([name, prop]) => describe(name, prop, required.has(name)));
@@ -151,6 +172,7 @@ export function configFields(schema, side) {
     if (hint) input.setAttribute("aria-describedby", hintId);
     input.addEventListener("input", () => input.setCustomValidity(""));
     inputs.set(field.name, { field, input });
+    if (values) fill(field, input, values[field.name]);
     const label = h(
       "label",
       { for: id },
@@ -208,5 +230,45 @@ export function configFields(schema, side) {
     return config;
   }
 
-  return { element, read, fieldFor: (name) => inputs.get(name)?.input ?? null };
+  function changes() {
+    const now = read();
+    const patch = {};
+    for (const { field } of inputs.values()) {
+      const before = values?.[field.name];
+      const after = now[field.name];
+      if (field.secret) {
+        if (after !== undefined) patch[field.name] = after;
+      } else if (after === undefined) {
+        if (before !== undefined && before !== null) patch[field.name] = null;
+      } else if (JSON.stringify(after) !== JSON.stringify(before)) {
+        patch[field.name] = after;
+      }
+    }
+    return patch;
+  }
+
+  return { element, read, changes, fieldFor: (name) => inputs.get(name)?.input ?? null };
+}
+
+/**
+ * Mark the config field a service message names ("invalid source config: api_key: …",
+ * "unsupported destination URL scheme …") as invalid, described by `problem`; editing it
+ * unmarks it. `sides` maps "source"/"destination" to their `configFields`.
+ */
+export function markNamedField(message, sides, problem) {
+  const match = /\b(source|destination)(?: config:)? (\w+)/.exec(message);
+  const input = match ? sides[match[1]]?.fieldFor(match[2].toLowerCase()) : null;
+  if (!input) return;
+  input.setAttribute("aria-invalid", "true");
+  input.setAttribute("aria-errormessage", problem.id);
+  input.closest("details")?.setAttribute("open", "");
+  input.addEventListener("input", () => input.removeAttribute("aria-invalid"), { once: true });
+}
+
+/** Clear `problem` (a form's error) once the user changes a setting: the form is being fixed. */
+export function clearOnEdit(form, problem) {
+  form.addEventListener("input", (event) => {
+    if (event.target.closest(".stream-picker")) return;
+    problem.replaceChildren();
+  });
 }
