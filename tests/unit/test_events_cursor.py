@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stripe_sync.sources.stripe.events import OVERLAP_S, EventsCursor
+from stripe_sync.sources.stripe.events import EventsCursor
 
 
 def test_the_cursor_round_trips_through_the_global_state():
@@ -35,9 +35,20 @@ def test_no_cursor_in_an_empty_or_foreign_global_state():
 
 
 def test_advancing_forgets_ids_the_next_poll_cannot_see_and_never_goes_back():
-    seen = {"old": 1000, "edge": 1100 - OVERLAP_S, "new": 1099}
+    seen = {"old": 1000, "older": 1099, "edge": 1100, "new": 1101}
     cursor = EventsCursor(1000, seen)
     cursor.advance(1100)
     assert cursor.seen is seen and set(seen) == {"edge", "new"}
     cursor.advance(900)
     assert cursor.created == 1100
+
+
+def test_a_backlogs_position_round_trips_and_is_dropped_when_absent():
+    cursor = EventsCursor(1000, {}, None, ["customers"], after=("evt_x", 990))
+    saved = cursor.to_state()
+    assert saved["events"]["after"] == {"id": "evt_x", "created": 990}
+    again = EventsCursor.from_state(saved)
+    assert again is not None and again.after == ("evt_x", 990)
+    del saved["events"]["after"]
+    again = EventsCursor.from_state(saved)
+    assert again is not None and again.after is None
