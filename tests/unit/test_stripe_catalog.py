@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from stripe_sync.engine.catalog_selection import select_streams
 from stripe_sync.protocol.errors import ConfigError
 from stripe_sync.sources.stripe.catalog import (
     EventRoute,
@@ -396,3 +397,12 @@ def test_an_unusable_spec_is_a_config_error(tmp_path, content, message):
         path.write_bytes(content)
     with pytest.raises(ConfigError, match=message):
         load_catalog(path)
+
+
+def test_streams_costing_a_request_per_customer_are_left_out_of_the_default_selection():
+    discovered = {"streams": load_catalog().protocol_streams()}
+    default = {stream["name"] for stream in select_streams(discovered, None)}
+    assert "setup_attempts" not in default and "entitlements_active_entitlements" not in default
+    assert {"customers", "subscription_items", "treasury_transactions"} <= default
+    named = select_streams(discovered, ["customers", "setup_attempts"])
+    assert [stream["name"] for stream in named] == ["customers", "setup_attempts"]

@@ -4,7 +4,8 @@ list per parent object) and ``backfill_limit`` (the newest N objects of a range)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Coroutine, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -13,6 +14,10 @@ from stripe_sync.sources.stripe.client import StripeResponse
 from stripe_sync.sources.stripe.embedded import complete_embedded_lists, embedded_field_for
 from stripe_sync.sources.stripe.segments import PAGE_SIZE
 from stripe_sync.sources.stripe.stream_context import StreamContext
+
+SINCE_MARGIN_S = 60
+"""A later listing of a per-parent stream starts this long before the previous one began, so a
+parent created while it ran (and listed by neither) cannot slip between them."""
 
 
 async def pages(
@@ -103,12 +108,22 @@ async def list_per_parent(context: StreamContext, parent: StreamDef, saved: Any)
     When the parent embeds the child list (subscription ``items``), the children come from the
     parent page itself (its embedded lists completed), without a request per parent. Otherwise the
     children of one parent page are fetched concurrently, as many at a time as the stream's share of
-    the budget keeps busy. The state after each parent page holds the parent cursor.
+    the budget keeps busy; when one of them fails the others are cancelled (their requests are
+    counted all the same). The state after each parent page holds the parent cursor.
+
+    A request per parent is what such a stream costs, so after its first complete listing it
+    lists only the children of parents created since the previous one began (``listed_at``, less
+    a minute), when the parent list has a ``created`` filter.
     """
     fan_out = context.stream.fan_out
     assert fan_out is not None
-    saved = saved if isinstance(saved, dict) and not saved.get("complete") else {}
-    parent_cursor = saved.get("parent_cursor")
+    saved = saved if isinstance(saved, dict) else {}
+    if saved.get("complete"):
+        since, started = saved.get("listed_at"), int(time.time())
+        parent_cursor = None
+    else:
+        since, started = saved.get("since"), int(saved.get("started_at") or time.time())
+        parent_cursor = saved.get("parent_cursor")
     limiter = asyncio.Semaphore(context.desired_in_flight())
 
     async def children(parent_object: dict[str, Any]) -> None:
@@ -121,11 +136,29 @@ async def list_per_parent(context: StreamContext, parent: StreamDef, saved: Any)
                 await context.emit_objects(response, objects)
 
     embedded = embedded_field_for(parent.embedded_lists, context.stream.list_path, fan_out.param)
-    async for response, parents, next_cursor in pages(context, parent, {}, parent_cursor):
+    params: dict[str, Any] = {}
+    if embedded is None and isinstance(since, int) and parent.time_filter is not None:
+        params[parent.time_filter.gte_param] = since - SINCE_MARGIN_S
+    else:
+        since = None
+    async for response, parents, next_cursor in pages(context, parent, params, parent_cursor):
         if embedded is not None:
             await children_from_parents(context, response, parents, embedded, parent)
         else:
-            await asyncio.gather(*(children(obj) for obj in parents))
+            await _all_or_none(children(obj) for obj in parents)
         parent_cursor = next_cursor
-        await context.emit_state({"parent_cursor": parent_cursor})
-    await context.emit_state({"parent_cursor": parent_cursor, "complete": True})
+        state = {"parent_cursor": parent_cursor, "started_at": started}
+        await context.emit_state({**state, "since": since} if since is not None else state)
+    await context.emit_state(
+        {"parent_cursor": parent_cursor, "complete": True, "listed_at": started}
+    )
+
+
+async def _all_or_none(work: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run ``work`` concurrently; the first failure cancels the rest and is raised as is."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for item in work:
+                group.create_task(item)
+    except ExceptionGroup as failures:
+        raise failures.exceptions[0] from None

@@ -265,6 +265,7 @@ class Reader:
             try:
                 await self._sync_stream(context, entry, target)
             except StripeError as exc:
+                await context.emit_stats()  # its requests count before its terminal status
                 await self._stream_stopped(context, target, exc)
                 return
             finally:
