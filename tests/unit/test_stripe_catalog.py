@@ -227,6 +227,7 @@ def test_every_parent_or_scope_requiring_list_is_served(catalog):
         "financial_connections_transactions": ("account", "financial_connections_accounts"),
         "issuing_tokens": ("card", "issuing_cards"),
         "payment_attempt_records": ("payment_record", "payment_records"),
+        "payment_methods": ("customer", "customers"),  # without it, Treasury's only
         "radar_value_list_items": ("value_list", "radar_value_lists"),
         "setup_attempts": ("setup_intent", "setup_intents"),
         "subscription_items": ("subscription", "subscriptions"),

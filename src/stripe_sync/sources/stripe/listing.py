@@ -77,8 +77,16 @@ def _page_token(next_page_url: Any) -> str | None:
     return dict(parse_qsl(urlsplit(next_page_url).query)).get("page")
 
 
-async def list_by_cursor(context: StreamContext, saved: Any) -> None:
-    """Page the whole list; the state after each page holds the cursor (resume point)."""
+async def list_by_cursor(context: StreamContext, saved: Any, *, follows_events: bool) -> None:
+    """Page the whole list; the state after each page holds the cursor (resume point).
+
+    Once listed whole, a stream whose changes all come as events (``follows_events``: it has
+    event types and the read applies events) is kept current by them and not listed again;
+    any other is listed from the top on every run.
+    """
+    if isinstance(saved, dict) and saved.get("complete") and follows_events:
+        await context.emit_state(saved)
+        return
     saved = saved if isinstance(saved, dict) and not saved.get("complete") else {}
     cursor = saved.get("cursor")
     async for response, objects, next_cursor in pages(context, context.stream, {}, cursor):

@@ -332,4 +332,5 @@ class Reader:
         elif limit:
             await list_newest(context, int(limit), {})
         else:
-            await list_by_cursor(context, saved)
+            follows = self.config.catch_up_events and bool(definition.event_types)
+            await list_by_cursor(context, saved, follows_events=follows)
