@@ -130,6 +130,20 @@ async def test_a_poll_retrieves_each_object_once_whatever_its_events():
             assert out.records(customer)[-1]["data"]["name"] == "r4"
 
 
+async def test_a_pages_retrieves_are_sent_together_and_applied_in_order():
+    with fake_stripe({"customers": 30}, latency_ms=40) as fake:
+        cursor = EventsCursor(int(time.time()) - 5, streams=["customers"])
+        customers = [fake.data.streams["customers"].object_id(i) for i in range(20)]
+        for customer in customers:
+            mutate(fake, "update", "customers", customer, {"name": "changed"})
+        mutate(fake, "update", "customers", customers[0], {"name": "changed again"})
+        out = await poll_once(fake, cursor)
+        assert retrieves(fake, "GET /v1/customers/{id}") == 20
+        assert fake.stats()["peak_concurrency"] >= 4  # not one retrieve after another
+        assert [r["data"]["id"] for r in out.records()] == customers  # the events' order
+        assert out.records(customers[0])[-1]["data"]["name"] == "changed again"
+
+
 async def test_an_update_and_a_delete_in_one_second_stay_deleted():
     with fake_stripe({"products": 4}, deleted_retrieve_404=True) as fake:
         account = fake.data.account_id

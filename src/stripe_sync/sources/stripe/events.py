@@ -33,6 +33,7 @@ no longer be caught up, and :meth:`EventsLane.past_window` tells the source to r
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -63,6 +64,8 @@ DEFAULT_LAG_S = 60
 HEAD_PAGES = 3
 """A head scan of at most this many pages is applied whole; a longer one is a backlog, caught up
 oldest first with a checkpoint per page."""
+PREFETCH = 8
+"""Retrieves a page of events needs, sent at once before the page is applied in order."""
 ONE_SECOND_PAGES = 10_000
 """A one-second window is listed whole (pages of 100 events, far beyond any real second)."""
 LANE = "_events"
@@ -168,6 +171,8 @@ class EventsLane:
         """The listing the events being applied came from (None: pushed events)."""
         self._retrieved: dict[tuple[str, str], tuple[int, int]] = {}
         """Objects retrieved during this poll → (listings done before the retrieve, its version)."""
+        self._prefetched: dict[tuple[str, str], StripeResponse | StripeError] = {}
+        """Retrieves answered ahead of the events that need them (see :meth:`_prefetch`)."""
 
     def past_window(self) -> bool:
         """True when events the cursor still needs may already be gone from Stripe."""
@@ -184,8 +189,9 @@ class EventsLane:
         """
         cursor = self.cursor
         self._retrieved.clear()
+        self._prefetched.clear()
         horizon = int(self.clock()) - self.lag_s  # events older than this are listable by now
-        applied = 0
+        applied = reported = 0
         self._first_page_at = None
         if cursor.after is None:
             head = {"created[gte]": cursor.created}
@@ -207,12 +213,12 @@ class EventsLane:
                 break
             cursor.advance(min(cursor.after[1], horizon))
             await self.emit_state()
-            await self.emit_stats(applied, lag_s=self.clock() - cursor.after[1])
-            applied = 0
+            await self.emit_stats(applied - reported, lag_s=self.clock() - cursor.after[1])
+            reported = applied
         cursor.advance(horizon)
         await self.emit_state()
         started = self._first_page_at
-        await self.emit_stats(applied, lag_s=self.clock() - (started or self.clock()))
+        await self.emit_stats(applied - reported, lag_s=self.clock() - (started or self.clock()))
         return applied
 
     async def _list(self, params: dict[str, Any]) -> StripeResponse:
@@ -275,9 +281,17 @@ class EventsLane:
         await self.emit_state()
         await self.emit_stats(applied, lag_s=lag)
 
-    async def _apply_new(self, events: Iterable[dict[str, Any]]) -> int:
+    async def _apply_new(self, events: Iterable[Event]) -> int:
         """Apply the events not seen before, in the given order; returns how many reached a
         stream. An id counts as seen once its records are out, so a state never claims more."""
+        fresh = [event for event in events if event.get("id") not in self.cursor.seen]
+        await self._prefetch(fresh)
+        try:
+            return await self._apply_each(fresh)
+        finally:
+            self._prefetched.clear()  # answers are good for the events listed before them
+
+    async def _apply_each(self, events: list[Event]) -> int:
         applied = 0
         seen = self.cursor.seen  # the same dict for the lane's life (advance prunes in place)
         for event in events:
@@ -296,6 +310,60 @@ class EventsLane:
                 seen[event_id] = created
             self._last_event_at = max(self._last_event_at or created, created)
         return applied
+
+    async def _prefetch(self, events: list[Event]) -> None:
+        """Send the retrieves ``events`` will need, :data:`PREFETCH` at a time, so a page of
+        changed objects costs a few round trips instead of one per object; the events are then
+        applied in order with the answers (an error answer is kept and met at its event)."""
+        wanted: dict[tuple[str, str], StreamDef] = {}
+        for event in events:
+            data = event.get("data")
+            obj = data.get("object") if isinstance(data, dict) else None
+            if not isinstance(obj, dict):
+                continue
+            for route in self.catalog.routes_for_event_type(str(event.get("type") or "")):
+                stream = self.catalog.streams[route.stream]
+                if route.stream not in self.served or stream.retrieve_path is None:
+                    continue
+                if route.parent_id_field is not None:
+                    object_id = obj.get(route.parent_id_field)
+                    object_id = object_id.get("id") if isinstance(object_id, dict) else object_id
+                elif stream.is_deletion(str(event.get("type"))):
+                    continue
+                elif self._needs_refetch(stream, event, obj):
+                    object_id = obj.get("id")
+                else:
+                    continue
+                if isinstance(object_id, str) and object_id:
+                    key = (stream.name, object_id)
+                    if key not in self._retrieved:
+                        wanted[key] = stream
+        if len(wanted) < 2:
+            return
+        limiter = asyncio.Semaphore(PREFETCH)
+
+        async def fetch(key: tuple[str, str], stream: StreamDef) -> None:
+            async with limiter:
+                try:
+                    self._prefetched[key] = await self._get_object(stream, key[1])
+                except StripeError as exc:
+                    self._prefetched[key] = exc
+
+        await asyncio.gather(*(fetch(key, stream) for key, stream in wanted.items()))
+
+    async def _get_object(self, stream: StreamDef, object_id: str) -> StripeResponse:
+        assert stream.retrieve_path is not None
+        path = stream.retrieve_path.replace("{id}", object_id)
+        return await self._context(stream).get(path, {}, endpoint=stream.retrieve_path)
+
+    async def _retrieve(self, stream: StreamDef, object_id: str) -> StripeResponse:
+        """The object's retrieve: answered ahead by :meth:`_prefetch`, or sent now."""
+        prefetched = self._prefetched.pop((stream.name, object_id), None)
+        if isinstance(prefetched, StripeError):
+            raise prefetched
+        if prefetched is not None:
+            return prefetched
+        return await self._get_object(stream, object_id)
 
     # -- one event -------------------------------------------------------------------------
 
@@ -373,9 +441,8 @@ class EventsLane:
             if listed_before or version <= retrieved_version:
                 return True
         context = self._context(stream)
-        path = stream.retrieve_path.replace("{id}", object_id)
         try:
-            response = await context.get(path, {}, endpoint=stream.retrieve_path)
+            response = await self._retrieve(stream, object_id)
         except (AuthenticationFailed, AccountAccessRevoked):
             raise
         except StripeError as exc:
