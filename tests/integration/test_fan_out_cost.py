@@ -51,7 +51,7 @@ async def test_a_default_sync_of_a_real_shaped_account_costs_pages_not_parents(t
     assert second_requests <= 250
 
 
-async def test_a_named_per_customer_stream_lists_only_new_customers_after_its_first_run(tmp_path):
+async def test_a_named_per_customer_stream_lists_only_new_and_changed_customers_later(tmp_path):
     with fake_stripe({"customers": 300}) as fake:
         streams = ["customers", "entitlements_active_entitlements"]
         pipeline = database_pipeline(fake, SqliteRows(tmp_path / "named.db"), streams)
@@ -61,9 +61,15 @@ async def test_a_named_per_customer_stream_lists_only_new_customers_after_its_fi
         client = sdk(fake)
         new = [client.v1.customers.create({"name": f"new {i}"}).id for i in range(2)]
         assert len(new) == 2
+        for index in (5, 50):
+            customer = fake.data.streams["customers"].object_id(index)
+            client.v1.customers.update(customer, {"name": "changed"})
         _, second = await sync_with_store(pipeline)
         assert second["reason"] == "complete", second
-        assert received(fake, ENTITLEMENTS) == 302  # the two new customers' only
+        assert received(fake, ENTITLEMENTS) == 304  # the two new and the two changed customers'
+        _, third = await sync_with_store(pipeline)
+        assert third["reason"] == "complete", third
+        assert received(fake, ENTITLEMENTS) <= 308  # nothing new; the minute of margin at most
 
 
 async def test_a_failing_per_parent_stream_stops_its_siblings_and_counts_every_request(tmp_path):

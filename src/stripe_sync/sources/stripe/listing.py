@@ -15,6 +15,11 @@ from stripe_sync.sources.stripe.embedded import complete_embedded_lists, embedde
 from stripe_sync.sources.stripe.segments import PAGE_SIZE
 from stripe_sync.sources.stripe.stream_context import StreamContext
 
+EVENTS_PATH = "/v1/events"
+MAX_EVENT_TYPES = 20
+EVENTS_KEPT_S = 29 * 86_400
+"""A previous listing older than this lists every parent again: the events that say which
+parents changed since may be gone (Stripe keeps 30 days)."""
 SINCE_MARGIN_S = 60
 """A later listing of a per-parent stream starts this long before the previous one began, so a
 parent created while it ran (and listed by neither) cannot slip between them."""
@@ -121,7 +126,8 @@ async def list_per_parent(context: StreamContext, parent: StreamDef, saved: Any)
 
     A request per parent is what such a stream costs, so after its first complete listing it
     lists only the children of parents created since the previous one began (``listed_at``, less
-    a minute), when the parent list has a ``created`` filter.
+    a minute), when the parent list has a ``created`` filter, and of parents whose events say
+    they changed since then (:func:`changed_objects`).
     """
     fan_out = context.stream.fan_out
     assert fan_out is not None
@@ -145,21 +151,51 @@ async def list_per_parent(context: StreamContext, parent: StreamDef, saved: Any)
 
     embedded = embedded_field_for(parent.embedded_lists, context.stream.list_path, fan_out.param)
     params: dict[str, Any] = {}
-    if embedded is None and isinstance(since, int) and parent.time_filter is not None:
+    fresh = isinstance(since, int) and since > time.time() - EVENTS_KEPT_S
+    if embedded is None and fresh and parent.time_filter is not None:
         params[parent.time_filter.gte_param] = since - SINCE_MARGIN_S
     else:
         since = None
+    listed: set[str] = set()
     async for response, parents, next_cursor in pages(context, parent, params, parent_cursor):
         if embedded is not None:
             await children_from_parents(context, response, parents, embedded, parent)
         else:
             await _all_or_none(children(obj) for obj in parents)
+            listed.update(str(obj.get(fan_out.parent_field)) for obj in parents)
         parent_cursor = next_cursor
         state = {"parent_cursor": parent_cursor, "started_at": started}
         await context.emit_state({**state, "since": since} if since is not None else state)
+    if since is not None:
+        changed = await changed_objects(context, parent, since - SINCE_MARGIN_S)
+        await _all_or_none(
+            children({fan_out.parent_field: object_id}) for object_id in changed - listed
+        )
     await context.emit_state(
         {"parent_cursor": parent_cursor, "complete": True, "listed_at": started}
     )
+
+
+async def changed_objects(context: StreamContext, stream: StreamDef, since: int) -> set[str]:
+    """Ids of ``stream``'s objects that its events say changed since ``since`` (one list of
+    ``/v1/events`` with the stream's event types, at most 20 of them, as Stripe allows)."""
+    if not stream.event_types:
+        return set()
+    params: dict[str, Any] = {"created[gte]": since, "limit": PAGE_SIZE}
+    for number, event_type in enumerate(stream.event_types[:MAX_EVENT_TYPES]):
+        params[f"types[{number}]"] = event_type
+    changed: set[str] = set()
+    while True:
+        response = await context.get(EVENTS_PATH, params, endpoint=EVENTS_PATH)
+        events = [e for e in response.body.get("data") or [] if isinstance(e, dict)]
+        for event in events:
+            data = event.get("data")
+            obj = data.get("object") if isinstance(data, dict) else None
+            if isinstance(obj, dict) and isinstance(obj.get("id"), str):
+                changed.add(obj["id"])
+        if not response.body.get("has_more") or not events:
+            return changed
+        params["starting_after"] = events[-1]["id"]
 
 
 async def _all_or_none(work: Iterable[Coroutine[Any, Any, None]]) -> None:
