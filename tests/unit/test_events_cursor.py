@@ -13,7 +13,7 @@ def test_the_cursor_round_trips_through_the_global_state():
     assert saved == {
         "events": {
             "cursor_created": 1000,
-            "seen_ids": ["evt_b", "evt_a"],
+            "seen": {"evt_b": 995, "evt_a": 1002},
             "run_started_at": "2026-01-01T00:00:00Z",
             "streams": ["customers"],
         }
@@ -52,3 +52,17 @@ def test_a_backlogs_position_round_trips_and_is_dropped_when_absent():
     del saved["events"]["after"]
     again = EventsCursor.from_state(saved)
     assert again is not None and again.after is None
+
+
+def test_seen_events_keep_their_times_so_a_later_cursor_forgets_only_older_ones():
+    cursor = EventsCursor(1000, {"evt_old": 1000, "evt_new": 1050}, None, ["customers"])
+    again = EventsCursor.from_state(cursor.to_state())
+    assert again is not None
+    again.advance(1020)
+    assert set(again.seen) == {"evt_new"}
+
+
+def test_the_earlier_form_of_seen_ids_is_read():
+    saved = {"events": {"cursor_created": 1000, "seen_ids": ["evt_a"], "streams": []}}
+    cursor = EventsCursor.from_state(saved)
+    assert cursor is not None and cursor.seen == {"evt_a": 1000}

@@ -2,7 +2,8 @@
 
 The lane's position is an :class:`EventsCursor` kept in ``source.global["events"]`` (never in a
 stream's slot): ``cursor_created`` (unix seconds) says that every event created before it has been
-applied and was listable when it was read, ``seen_ids`` the applied events at or after it, and
+applied and was listable when it was read, ``seen`` the applied events at or after it (id →
+``created``: a later cursor forgets exactly those older than itself), and
 ``after`` (only while a backlog is caught up) the newest event applied.
 
 A **poll** lists ``/v1/events?created[gte]=cursor_created`` without ``types[]`` (one list of every
@@ -14,7 +15,7 @@ the lane pages forward (``ending_before`` the newest applied event), applying ea
 first and saving the cursor after it, so a call stopped at any moment keeps what it applied.
 After a poll the cursor moves to the poll's start less the **lag window** (``events_lag_s``,
 default 60 s): an event listed late, up to that long after its ``created``, is still found by the
-next poll, and ``seen_ids`` keeps every event of the window from being applied twice.
+next poll, and ``seen`` keeps every event of the window from being applied twice.
 
 An event becomes records as stripe-source.md describes: ``version = created * 1000``; a
 ``*.deleted`` event of a deletable object is a tombstone; ``customer.subscription.deleted`` (a
@@ -103,9 +104,14 @@ class EventsCursor:
         anchor = None
         if isinstance(after, dict) and isinstance(after.get("created"), int) and after.get("id"):
             anchor = (str(after["id"]), int(after["created"]))
+        seen = saved.get("seen")
+        if isinstance(seen, dict):
+            seen = {str(key): value for key, value in seen.items() if isinstance(value, int)}
+        else:  # the earlier form: ids alone, all taken as created at the cursor
+            seen = {str(event_id): created for event_id in saved.get("seen_ids") or []}
         return cls(
             created=created,
-            seen={str(event_id): created for event_id in saved.get("seen_ids") or []},
+            seen=seen,
             run=saved.get("run_started_at"),
             streams=[str(name) for name in saved.get("streams") or []],
             after=anchor,
@@ -114,7 +120,10 @@ class EventsCursor:
     def to_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
             "cursor_created": self.created,
-            "seen_ids": sorted(self.seen, key=lambda event_id: (self.seen[event_id], event_id)),
+            "seen": {
+                event_id: self.seen[event_id]
+                for event_id in sorted(self.seen, key=lambda key: (self.seen[key], key))
+            },
             "run_started_at": self.run,
             "streams": self.streams,
         }
