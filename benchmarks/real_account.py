@@ -160,10 +160,17 @@ def main() -> None:
             print(f"  requests {dict(second_requests)} = {total}; wall {wall:.1f} s")
             print(f"  minimum {minimum} ({len(pages)} streams + events pages)")
             print(f"  requests / minimum {total / minimum:.2f}")
-            before = requests_by_kind(fake_stats(url))
+            before_stats = fake_stats(url)
             wall, third = sync(url, database)
-            third_requests = requests_by_kind(fake_stats(url)) - before
+            after_stats = fake_stats(url)
+            third_requests = requests_by_kind(after_stats) - requests_by_kind(before_stats)
             print(f"unchanged run right after: {third['reason']}, requests {dict(third_requests)}")
+            for endpoint, counts in after_stats["requests"].items():
+                sent = sum(counts.values()) - sum(
+                    before_stats["requests"].get(endpoint, {}).values()
+                )
+                if sent and "{id}" in endpoint:
+                    print(f"  {endpoint}: {sent}")
     finally:
         fake.kill()
         fake.wait()
