@@ -67,7 +67,7 @@ def test_create_update_delete_show_in_lists_and_events(fake, stream, name_field)
     update_event = client.v1.events.list({"type": f"{prefix}.updated"}).data[0]
     assert update_event.data.object.id == created.id
     assert update_event.data.previous_attributes.to_dict() == {"metadata": {"origin": "test"}}
-    assert update_event.api_version == fake.api._api_version
+    assert update_event.api_version == fake.config.account_api_version  # the account's own
 
 
 def test_canceled_subscription_stays_listed_with_status_all(fake):

@@ -18,6 +18,7 @@ import orjson
 from tests.support.live import SqliteRows, sdk
 from tests.support.stripe import fake_stripe
 
+from stripe_sync.sources.stripe.catalog import load_catalog
 from stripe_sync.sources.stripe.webhook_signature import sign
 
 SECRET = "whsec_current"
@@ -62,7 +63,12 @@ def test_webhooks_keep_the_database_current_and_bad_posts_change_nothing(tmp_pat
     port = free_port()
     hook = f"http://127.0.0.1:{port}/stripe/webhooks"
     objects = {"customers": 200, "subscriptions": 20}
-    with fake_stripe(objects, webhook_url=hook, webhook_secret=SECRET) as fake:
+    # events at the pinned API version: the forged variants below are applied as sent, not
+    # retrieved again
+    pinned = load_catalog().api_version
+    with fake_stripe(
+        objects, webhook_url=hook, webhook_secret=SECRET, account_api_version=pinned
+    ) as fake:
         command = [
             *CLI,
             *("webhooks", "serve", "--port", str(port)),

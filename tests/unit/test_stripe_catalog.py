@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from stripe_sync.engine.catalog_selection import select_streams
 from stripe_sync.protocol.errors import ConfigError
 from stripe_sync.sources.stripe.catalog import (
     EventRoute,
@@ -228,6 +229,7 @@ def test_every_parent_or_scope_requiring_list_is_served(catalog):
         "financial_connections_transactions": ("account", "financial_connections_accounts"),
         "issuing_tokens": ("card", "issuing_cards"),
         "payment_attempt_records": ("payment_record", "payment_records"),
+        "payment_methods": ("customer", "customers"),  # without it, Treasury's only
         "radar_value_list_items": ("value_list", "radar_value_lists"),
         "setup_attempts": ("setup_intent", "setup_intents"),
         "subscription_items": ("subscription", "subscriptions"),
@@ -424,3 +426,12 @@ def test_no_test_or_source_reads_outside_the_repository():
             if path != Path(__file__).resolve() and "../shared" in path.read_text():
                 outside.append(str(path.relative_to(REPO)))
     assert outside == []
+
+
+def test_streams_costing_a_request_per_customer_are_left_out_of_the_default_selection():
+    discovered = {"streams": load_catalog().protocol_streams()}
+    default = {stream["name"] for stream in select_streams(discovered, None)}
+    assert "setup_attempts" not in default and "entitlements_active_entitlements" not in default
+    assert {"customers", "subscription_items", "treasury_transactions"} <= default
+    named = select_streams(discovered, ["customers", "setup_attempts"])
+    assert [stream["name"] for stream in named] == ["customers", "setup_attempts"]

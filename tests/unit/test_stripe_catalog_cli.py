@@ -64,3 +64,18 @@ def test_table_shows_time_range_parent_and_event_patterns():
     assert "yes" in rows["customers"] and "↻ customer.discount.*" in rows["customers"]
     assert "-" in rows["reporting_report_types"].split("│")[2]
     assert "balance_transactions" in rows["/v1/balance/history"]
+
+
+def test_table_shows_what_a_per_parent_stream_costs_and_whether_it_is_synced_by_default():
+    console = Console(record=True, width=260)
+    console.print(render_catalog(load_catalog()))
+    rows = {
+        line.split("│")[1].strip(): line
+        for line in console.export_text().splitlines()
+        if "│" in line
+    }
+    assert "1 request per customer; not by default" in rows["entitlements_active_entitlements"]
+    assert "1 request per setup_intent; not by default" in rows["setup_attempts"]
+    assert "not by default" not in rows["treasury_transactions"]
+    assert "request" not in rows["subscription_items"].split("│")[-2]  # items come embedded
+    assert "request" not in rows["customers"].split("│")[-2]

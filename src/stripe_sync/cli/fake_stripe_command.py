@@ -14,12 +14,14 @@ from stripe_sync.cli.running import run_command
 from stripe_sync.fake_stripe import FakeStripeConfig, serve
 from stripe_sync.fake_stripe.app import FakeStripeApi
 from stripe_sync.fake_stripe.config import (
+    ACCOUNT_API_VERSION,
     parse_burst,
     parse_connected_accounts,
     parse_now,
     parse_objects,
     parse_restricted_key,
     parse_stream_list,
+    profile_objects,
 )
 from stripe_sync.protocol.errors import ConfigError
 from stripe_sync.sources.stripe.catalog import load_catalog
@@ -40,6 +42,13 @@ def fake_stripe_command(
             help="objects per stream: customers=10000,charges=50000 (*=N for the rest; default 10)",
         ),
     ] = "",
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="preset object counts: realistic (a subscription business; --objects overrides)",
+        ),
+    ] = None,
     years: Annotated[float, typer.Option("--years", min=0.01, help="years of history")] = 5.0,
     latency_ms: Annotated[
         float, typer.Option("--latency-ms", min=0, help="added to every answer, milliseconds")
@@ -104,6 +113,23 @@ def fake_stripe_command(
             help="subscriptions with coherent prices, trials, coupons and cancellations",
         ),
     ] = False,
+    account_api_version: Annotated[
+        str,
+        typer.Option("--account-api-version", help="the API version events are rendered at"),
+    ] = ACCOUNT_API_VERSION,
+    event_delay_ms: Annotated[
+        float,
+        typer.Option(
+            "--event-delay-ms", min=0, help="list each new event up to this late (random)"
+        ),
+    ] = 0.0,
+    deleted_retrieve_404: Annotated[
+        bool,
+        typer.Option(
+            "--deleted-retrieve-404",
+            help="deleted products, plans and coupons answer 404 when retrieved (as Stripe's)",
+        ),
+    ] = False,
 ) -> None:
     """Serve a Stripe-compatible API with seeded data; prints `listening http://HOST:PORT`."""
     try:
@@ -116,7 +142,7 @@ def fake_stripe_command(
             seed=seed,
             now=parse_now(now) if now else None,
             years=years,
-            objects=parse_objects(objects),
+            objects={**(profile_objects(profile) if profile else {}), **parse_objects(objects)},
             latency_ms=latency_ms,
             jitter_ms=jitter_ms,
             rate_limit=rate_limit,
@@ -134,6 +160,9 @@ def fake_stripe_command(
             connected_accounts=connected,
             denied_accounts=denied,
             subscription_histories=subscription_histories,
+            account_api_version=account_api_version,
+            event_delay_ms=event_delay_ms,
+            deleted_retrieve_404=deleted_retrieve_404,
         )
     except ConfigError as exc:
         print(f"stripe-sync: {exc}", file=sys.stderr)

@@ -46,18 +46,24 @@ def render_catalog(catalog: StripeCatalog) -> Group:
     """The streams table followed by the table of excluded list endpoints."""
     streams = Table(
         title=f"Stripe streams (API {catalog.api_version})",
-        caption=f"{len(catalog.streams)} streams; ↻ = events about sub-objects refresh the record",
+        caption=(
+            f"{len(catalog.streams)} streams; ↻ = events about sub-objects refresh the record; "
+            "streams marked 'not by default' are synced only when named (--streams)"
+        ),
     )
     streams.add_column("stream", style="bold", no_wrap=True)
     streams.add_column("time range", justify="center")
     streams.add_column("parent", overflow="fold")
     streams.add_column("events", overflow="fold")
-    for stream in catalog.streams.values():
+    streams.add_column("cost", overflow="fold")
+    for entry in catalog.protocol_streams():
+        stream = catalog.streams[entry["name"]]
         streams.add_row(
             stream.name,
             "yes" if stream.supports_time_range else "-",
             _parent(stream),
             _events(stream),
+            _cost(entry["metadata"]),
         )
     excluded = Table(title=f"Excluded list endpoints ({len(catalog.excluded)})")
     excluded.add_column("path", no_wrap=True)
@@ -72,6 +78,13 @@ def _parent(stream: StreamDef) -> str:
     if stream.fan_out is None:
         return ""
     return f"{stream.fan_out.parent_stream} ({stream.fan_out.param}=)"
+
+
+def _cost(metadata: dict[str, object]) -> str:
+    cost = metadata.get("request_cost")
+    if cost is None:
+        return ""
+    return str(cost) if metadata.get("default_selected") else f"{cost}; not by default"
 
 
 def _events(stream: StreamDef) -> str:

@@ -9,10 +9,15 @@ from stripe_sync.protocol.errors import ConfigError
 
 
 def select_streams(discovered: dict[str, Any], names: list[str] | None) -> list[dict[str, Any]]:
-    """The discovered streams the pipeline selects (all when ``names`` is None), in its order."""
+    """The discovered streams the pipeline selects, in its order; when ``names`` is None, every
+    stream the source does not mark ``metadata.default_selected: false`` (costly ones)."""
     by_name = {stream["name"]: stream for stream in discovered.get("streams", [])}
     if names is None:
-        return list(by_name.values())
+        return [
+            stream
+            for stream in by_name.values()
+            if (stream.get("metadata") or {}).get("default_selected", True) is not False
+        ]
     unknown = [name for name in names if name not in by_name]
     if unknown:
         raise ConfigError(f"unknown stream(s): {', '.join(unknown)}")

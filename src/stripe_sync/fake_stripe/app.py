@@ -40,6 +40,8 @@ from stripe_sync.fake_stripe.webhook_sender import WebhookSender
 from stripe_sync.sources.stripe.catalog import StreamDef, StripeCatalog
 
 STATS_PATH = "/_fake/stats"
+GONE = frozenset({"products", "plans", "coupons"})
+"""Streams whose deleted objects Stripe no longer retrieves (404), unlike deleted customers."""
 RESET = Response(0, reset=True)
 
 
@@ -67,9 +69,12 @@ class FakeStripeApi:
         self.event_logs = {
             account_id: EventLog(
                 account.streams["events"],
-                catalog.api_version,
+                config.account_api_version,
                 notify=self.webhooks.send if self.webhooks else None,
                 account=account_id if account is not self.platform else None,
+                history_now=config.now,
+                delay_ms=config.event_delay_ms,
+                seed=derive_key(config.seed, f"event-delays/{account_id}"),
             )
             for account_id, account in self.accounts.items()
         }
@@ -173,7 +178,9 @@ class FakeStripeApi:
             return _list(stream, params, account)
         assert route.object_id is not None
         if route.kind == "retrieve":
-            return _retrieve(stream, route.object_id, account)
+            if stream.name == "accounts" and route.object_id == account.account_id:
+                return account.account_object  # an account may look itself up by id
+            return _retrieve(stream, route.object_id, account, self.config.deleted_retrieve_404)
         assert route.field is not None
         collection = account.streams[stream.name]
         parent_index = collection.find(route.object_id)
@@ -227,7 +234,9 @@ def _list(stream: StreamDef, params: dict[str, str], account: AccountData) -> di
     return list_page(view, page, stream.list_path)
 
 
-def _retrieve(stream: StreamDef, object_id: str, account: AccountData) -> dict[str, Any]:
+def _retrieve(
+    stream: StreamDef, object_id: str, account: AccountData, deleted_404: bool
+) -> dict[str, Any]:
     if stream.fan_out is not None:
         children = account.children[stream.name]
         found = children.find(object_id)
@@ -238,7 +247,7 @@ def _retrieve(stream: StreamDef, object_id: str, account: AccountData) -> dict[s
         index = collection.find(object_id)
         if index is not None and not collection.is_deleted(index):
             return collection.render(index)
-        if index is not None and stream.deletable:
+        if index is not None and stream.deletable and not (deleted_404 and stream.name in GONE):
             return {"id": object_id, "object": stream.object, "deleted": True}
     raise errors.resource_missing(stream.object, object_id)
 

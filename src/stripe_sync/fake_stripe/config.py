@@ -19,6 +19,39 @@ DEFAULT_OBJECTS = 10
 UNSEEDED_STREAMS = frozenset({"accounts", "events"})
 """Streams empty unless named: connected accounts and events have features of their own."""
 
+ACCOUNT_API_VERSION = "2025-03-31.basil"
+"""The API version of the fake account's events by default: older than the catalog's pinned one,
+as on most real accounts (an account's version is the one it was created with or last upgraded
+to), so a source that pins the catalog's version meets events rendered at another version."""
+
+PROFILES: dict[str, dict[str, int]] = {
+    "realistic": {
+        "*": 0,
+        "customers": 6000,
+        "payment_methods": 7000,
+        "setup_intents": 2000,
+        "subscriptions": 1500,
+        "subscription_items": 2400,
+        "prices": 40,
+        "products": 20,
+        "plans": 20,
+        "invoices": 9000,
+        "invoiceitems": 3000,
+        "charges": 12000,
+        "payment_intents": 12000,
+        "refunds": 400,
+        "balance_transactions": 25000,
+        "payouts": 300,
+        "coupons": 10,
+        "disputes": 20,
+        "entitlements_active_entitlements": 0,
+        "entitlements_features": 0,
+    }
+}
+"""``--profile`` presets: object counts shaped like a real subscription business (customers with
+payment methods and subscriptions, invoices with lines, many balance transactions, no
+entitlements). Explicit ``--objects`` counts override the preset's."""
+
 
 @dataclass(frozen=True)
 class SameSecond:
@@ -92,6 +125,15 @@ class FakeStripeConfig:
     """Seeded subscriptions and their items get coherent billing histories (prices, quantities,
     trials, coupons, cancellations) instead of schema-shaped values; see
     :mod:`.subscription_histories`."""
+    account_api_version: str = ACCOUNT_API_VERSION
+    """The ``api_version`` recorded events carry (the account's version, not the request's)."""
+    event_delay_ms: float = 0.0
+    """Up to this many ms (uniform, per event) before a recorded event is listed by
+    ``/v1/events``, as Stripe lists some events late; 0: at once."""
+    deleted_retrieve_404: bool = False
+    """A retrieve of a deleted product, plan or coupon answers 404 ``resource_missing`` as Stripe
+    does; deleted customers keep answering their deleted stub. False: every deletable object
+    answers its stub."""
 
     def platform_config(self) -> FakeStripeConfig:
         """The platform's settings: its ``accounts`` list holds the connected accounts."""
@@ -138,6 +180,15 @@ def parse_now(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
+
+
+def profile_objects(profile: str) -> dict[str, int]:
+    """The counts of ``--profile NAME``."""
+    if profile not in PROFILES:
+        raise ConfigError(
+            f"--profile: unknown profile {profile!r} (known: {', '.join(sorted(PROFILES))})"
+        )
+    return dict(PROFILES[profile])
 
 
 def parse_objects(text: str) -> dict[str, int]:

@@ -47,6 +47,10 @@ SCHEMA_DEPTH = 3
 deeper objects are summarised as ``{"type": "object"}``."""
 
 PREVIEW_SEGMENTS = frozenset({"preview", "upcoming"})
+LISTED_PER_PARENT = {"/v1/payment_methods": "customer"}
+"""Lists whose optional parameter decides what they show: without ``customer``,
+``/v1/payment_methods`` lists only Treasury's payment methods, so customers' are listed per
+customer (a fan-out, like a required parameter)."""
 CREATION_TIME_DESCRIPTION = "Time at which the object was created"
 
 JsonObject = dict[str, Any]
@@ -291,6 +295,8 @@ class _CatalogBuilder:
         return (endpoint.name != resource.replace(".", "_") + "s", endpoint.path)
 
     def _parent_params(self, endpoint: _ListEndpoint) -> list[str]:
+        if endpoint.path in LISTED_PER_PARENT:
+            return [LISTED_PER_PARENT[endpoint.path]]
         return [
             name
             for name in endpoint.required_params

@@ -158,6 +158,11 @@ class StreamDef:
         }
 
 
+FEW_PER_ACCOUNT = frozenset({"treasury_financial_accounts", "radar_value_lists"})
+"""Parent streams with a handful of objects per account: a stream listed per parent of these is
+cheap enough for the default selection."""
+
+
 @dataclass(frozen=True)
 class Exclusion:
     """A top-level list endpoint that is not a stream, and why.
@@ -222,9 +227,36 @@ class StripeCatalog:
         return sorted(selected)
 
     def protocol_streams(self, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Protocol ``Stream`` dicts for ``discover``: all streams, or the named ones in that order."""
+        """Protocol ``Stream`` dicts for ``discover``: all streams, or the named ones in that order.
+
+        A stream that costs a request per parent object carries ``metadata.request_cost`` and,
+        when its parents are many, ``metadata.default_selected: false``: a pipeline that names no
+        streams leaves it out, naming it selects it.
+        """
         selected = self.streams.values() if names is None else map(self.stream, names)
-        return [stream.to_protocol_stream() for stream in selected]
+        protocol = []
+        for stream in selected:
+            entry = stream.to_protocol_stream()
+            cost = self.request_cost(stream)
+            if cost is not None:
+                entry["metadata"]["request_cost"] = cost
+                parent = stream.fan_out.parent_stream if stream.fan_out else None
+                entry["metadata"]["default_selected"] = parent in FEW_PER_ACCOUNT
+            protocol.append(entry)
+        return protocol
+
+    def request_cost(self, stream: StreamDef) -> str | None:
+        """``1 request per customer`` for a stream listed once per parent object; None when its
+        pages cost what any list's do (children embedded in the parent's pages included)."""
+        fan_out = stream.fan_out
+        if fan_out is None:
+            return None
+        parent = self.streams.get(fan_out.parent_stream)
+        embedded = parent.embedded_lists.values() if parent is not None else ()
+        if any(template.startswith(f"{stream.list_path}?") for template in embedded):
+            return None  # the children come with the parent's pages
+        parent_object = parent.object if parent is not None else fan_out.parent_stream
+        return f"1 request per {parent_object}"
 
     def to_document(self) -> dict[str, Any]:
         return {

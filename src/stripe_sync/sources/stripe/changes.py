@@ -113,6 +113,7 @@ class Changes:
             await self._reset(cursor, "the backfill of this run starts over")
             cursor.created = start
             cursor.seen.clear()
+            cursor.after = None
             self.continuing = False
             self.caught_up = True
         self.caught_up = self.caught_up or self.continuing
@@ -168,6 +169,7 @@ class Changes:
                 await self._reset(lane.cursor, "a new run re-backfills it, then live resumes")
                 lane.cursor.created = int(self.clock())
                 lane.cursor.seen.clear()
+                lane.cursor.after = None
                 lane.cursor.run = None
                 await lane.emit_state()
                 return
@@ -217,6 +219,7 @@ class Changes:
             api_version=self.client.http.headers["Stripe-Version"],
             cursor=cursor,
             refetch=self.config.event_refetch,
+            lag_s=self.config.events_lag_s,
             clock=self.clock,
         )
 

@@ -31,15 +31,10 @@ from stripe_sync.sources.stripe.budget import RequestBudget
 from stripe_sync.sources.stripe.catalog import StripeCatalog
 from stripe_sync.sources.stripe.config import StripeSourceConfig
 from stripe_sync.sources.stripe.errors import (
-    AccountAccessRevoked,
-    AuthenticationFailed,
-    NotAvailable,
-    PermissionDenied,
     RetriesExhausted,
     StripeError,
-    UnexpectedResponse,
     Unreachable,
-    is_not_available,
+    classify,
 )
 from stripe_sync.sources.stripe.request_gate import pass_gate
 
@@ -215,7 +210,7 @@ class StripeClient:
                 raise _Retry("the response was not a JSON object")
             elapsed = response.elapsed.total_seconds()
             return StripeResponse(body, _received_ms(response), request_id, elapsed)
-        message, code = _error_message(response)
+        message, error = _error_message(response)
         should_retry = response.headers.get("stripe-should-retry")
         if status == 429:
             retry_after = _float(response.headers.get("retry-after"))
@@ -224,16 +219,7 @@ class StripeClient:
             raise _Retry(f"rate limited ({reason or 'too many requests'})", retry_after, True)
         if should_retry == "true" or (status >= 500 and should_retry != "false"):
             raise _Retry(f"HTTP {status}: {message}")
-        kwargs: dict[str, Any] = {"http_status": status, "request_id": request_id, "code": code}
-        if status == 401:
-            raise AuthenticationFailed(f"Stripe refused the API key: {message}", **kwargs)
-        if status == 403 and code == "account_invalid":
-            raise AccountAccessRevoked(message, **kwargs)
-        if is_not_available(status, message):
-            raise NotAvailable(message, **kwargs)
-        if status == 403:
-            raise PermissionDenied(message, **kwargs)
-        raise UnexpectedResponse(f"HTTP {status} from {path}: {message}", **kwargs)
+        raise classify(status, error, message, path=path, request_id=request_id)
 
 
 def _float(value: str | None) -> float | None:
@@ -253,13 +239,16 @@ def _received_ms(response: httpx.Response) -> int:
     return int(time.time() * 1000)
 
 
-def _error_message(response: httpx.Response) -> tuple[str, str | None]:
+def _error_message(response: httpx.Response) -> tuple[str, dict[str, Any]]:
+    """The answer's message (redacted) and its ``error`` object (``{}`` when it has none)."""
     try:
         error = orjson.loads(response.content)["error"]
-        return redact(str(error.get("message") or error.get("type") or "error")), error.get("code")
+        if not isinstance(error, dict):
+            raise TypeError
+        return redact(str(error.get("message") or error.get("type") or "error")), error
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         text = response.text.strip().splitlines()
-        return redact(text[0][:200] if text else f"HTTP {response.status_code}"), None
+        return redact(text[0][:200] if text else f"HTTP {response.status_code}"), {}
 
 
 __all__ = ["StripeClient", "StripeError", "StripeResponse", "make_client", "redact"]

@@ -54,6 +54,12 @@ class StripeSourceConfig(BaseModel):
         description="retrieve an event's object again: auto = when the event has another API "
         "version or an embedded list with more pages",
     )
+    events_lag_s: int = Field(
+        default=60,
+        ge=0,
+        description="seconds an event may take to become listable after its created time: each "
+        "poll looks again at the events of this window, and every event in it is applied once",
+    )
     webhook_secrets: list[SecretStr] = Field(default=[], json_schema_extra={"secret": True})
     request_timeout: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=8, ge=0)

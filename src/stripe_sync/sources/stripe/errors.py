@@ -1,5 +1,9 @@
 """Errors of the Stripe client: a small hierarchy a caller can branch on, each with its protocol
-``failure_type``. Raised by :mod:`.client` after retries are spent or when retrying cannot help."""
+``failure_type``. Raised by :mod:`.client` after retries are spent or when retrying cannot help.
+
+:func:`classify` turns an error answer into one of them from what Stripe documents — the status,
+the error's ``code``, ``type`` and ``param`` — and reads the message only when those say nothing
+(an answer that is not Stripe's, say from a proxy)."""
 
 from __future__ import annotations
 
@@ -13,11 +17,24 @@ NOT_AVAILABLE_PATTERNS = (
     "only available in testmode",
     "only available in live mode",
     "not enabled",
-    "does not have access",
     "unrecognized request url",
     "is not available",
     "has not been activated",
 )
+"""Last resort: wordings of "this endpoint is not for this account" in answers without Stripe's
+error structure."""
+AUTH_CODES = frozenset({"api_key_expired", "api_key_invalid", "platform_api_key_expired"})
+PERMISSION_CODES = frozenset({"insufficient_permissions", "secret_key_required"})
+NOT_AVAILABLE_CODES = frozenset(
+    {
+        "feature_not_enabled",
+        "livemode_mismatch",
+        "testmode_charges_only",
+        "not_allowed_on_standard_account",
+        "platform_account_required",
+    }
+)
+INVALID_REQUEST = "invalid_request_error"
 PERMISSION_PATTERN = re.compile(r"'(r[a-z]+_[a-z0-9_]+_(?:read|write))'")
 
 
@@ -88,12 +105,41 @@ class UnexpectedResponse(StripeError):
     failure_type = "system_error"
 
 
-def is_not_available(status: int, message: str) -> bool:
-    """True for the answers Stripe gives when an endpoint is not enabled for the account."""
+def classify(
+    status: int, error: dict[str, Any], message: str, *, path: str, request_id: str | None
+) -> StripeError:
+    """The error a non-retryable answer means (``error``: the body's ``error`` object, or ``{}``).
+
+    - 401, or an expired or invalid key's code → :class:`AuthenticationFailed`;
+    - ``account_invalid`` → :class:`AccountAccessRevoked`;
+    - a permission code, or any other 403 → :class:`PermissionDenied`;
+    - a "not for this account" code; a 404 ``invalid_request_error`` with neither ``code`` nor
+      ``param`` (an unknown URL: a missing object says ``resource_missing``); a 400
+      ``invalid_request_error`` with neither (a product the account is not set up for: every
+      answer about the request itself names a ``code`` or the ``param``) → :class:`NotAvailable`;
+    - an answer without Stripe's structure that words one of those → :class:`NotAvailable`;
+    - anything else → :class:`UnexpectedResponse`.
+    """
+    code = error.get("code") if isinstance(error.get("code"), str) else None
+    structured = error.get("type") == INVALID_REQUEST
+    anonymous = structured and code is None and not error.get("param")
+    kwargs: dict[str, Any] = {"http_status": status, "request_id": request_id, "code": code}
+    if status == 401 or code in AUTH_CODES:
+        return AuthenticationFailed(f"Stripe refused the API key: {message}", **kwargs)
+    if code == "account_invalid":
+        return AccountAccessRevoked(message, **kwargs)
+    if code in PERMISSION_CODES or status == 403:
+        return PermissionDenied(message, **kwargs)
+    if code in NOT_AVAILABLE_CODES or (anonymous and status in (400, 404)):
+        return NotAvailable(message, **kwargs)
+    if not structured and status in (400, 404) and _words_not_available(message):
+        return NotAvailable(message, **kwargs)
+    return UnexpectedResponse(f"HTTP {status} from {path}: {message}", **kwargs)
+
+
+def _words_not_available(message: str) -> bool:
     lowered = message.lower()
-    if status == 404 and "unrecognized request url" in lowered:
-        return True
-    return status in (400, 403, 404) and any(p in lowered for p in NOT_AVAILABLE_PATTERNS)
+    return any(pattern in lowered for pattern in NOT_AVAILABLE_PATTERNS)
 
 
 def is_account_refusal(exc: StripeError) -> bool:

@@ -265,6 +265,7 @@ class Reader:
             try:
                 await self._sync_stream(context, entry, target)
             except StripeError as exc:
+                await context.emit_stats()  # its requests count before its terminal status
                 await self._stream_stopped(context, target, exc)
                 return
             finally:
@@ -331,4 +332,5 @@ class Reader:
         elif limit:
             await list_newest(context, int(limit), {})
         else:
-            await list_by_cursor(context, saved)
+            follows = self.config.catch_up_events and bool(definition.event_types)
+            await list_by_cursor(context, saved, follows_events=follows)
