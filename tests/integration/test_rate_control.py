@@ -72,6 +72,6 @@ async def test_a_sync_paced_at_a_sliding_window_server_limit_sends_no_burst():
         stats = fake.stats()
         requests = sum(sum(counts.values()) for counts in stats["requests"].values())
         assert stats["max_accepted_per_second"] <= rate
-        assert stats["rate_limited_total"] <= 0.02 * requests
+        assert stats["rate_limited_total"] <= max(2, 0.01 * requests)
         stored = {key[1] for key in TestDestination.stores["window"]}
         assert stored == seeded_ids(fake, "customers") | seeded_ids(fake, "charges")

@@ -122,7 +122,7 @@ async def test_an_unlimited_budget_learns_the_server_limit_and_probes_above_it_l
     assert budget.learnt_rps == pytest.approx(25 * 1.05)  # kept, then probed upwards slowly
 
 
-def test_a_pace_spaces_grants_evenly_so_no_second_holds_more_than_the_rate():
+def test_a_paced_sender_never_fills_more_than_the_rate_in_any_second_of_the_servers_window():
     clock = Clock()
     pace = Pace(limit=25, now=clock.now)
     window = SlidingWindowMax()
@@ -133,14 +133,15 @@ def test_a_pace_spaces_grants_evenly_so_no_second_holds_more_than_the_rate():
         if step % 700 == 0:
             clock.now += 0.3  # a late wake-up must not turn into a burst
         while answers and answers[0] <= clock.now:
-            pace.record_answer(answers.pop(0), accepted=True, round_trip=0.1)
+            answered = answers.pop(0)
+            pace.record_answer(answered, accepted=True, round_trip=0.1)
+            window.add(answered)  # the server counts a request about when it answers
         if pace.wait_time(clock.now) == 0:
             pace.take(clock.now)
             answers.append(clock.now + 0.1)
-            window.add(clock.now)
             granted += 1
     assert window.peak <= 25
-    assert granted >= 25 * (1 - MARGIN) * 10 * 0.97  # the stalls' time is not made up in a burst
+    assert granted >= 25 * (1 - MARGIN) * 10
 
 
 def test_a_pace_waits_for_room_in_the_servers_window_when_answers_came_bunched():

@@ -1,13 +1,14 @@
 """What the request budget learns from Stripe's answers: a paced rate per limit, and a concurrency cap.
 
-A :class:`Pace` spaces requests evenly at its rate (one every ``1 / rate`` seconds, with half an
-interval of slack for a late wake-up), so a server that counts requests in a sliding one-second
-window never sees a burst. Its rate stays ``MARGIN`` under the lower of the configured limit and
+A :class:`Pace` spaces requests evenly at its rate (one every ``1 / rate`` seconds; a sender that
+stalled, say behind a long database write, may make up at most ``CATCH_UP_S`` of the time it lost),
+so a server that counts requests in a sliding one-second window sees no burst. Its rate stays ``MARGIN`` under the lower of the configured limit and
 the limit learnt from the server. Even spacing at the sender is not enough: requests that wait for
 a new connection or a busy event loop arrive bunched. So a grant also needs room in the server's
 window as far as the client can tell: the answers accepted within the last second less the
-shortest round trip (they were counted at most a round trip before they arrived) plus the requests
-in flight must stay under the limit.
+shortest recent round trip (the server counted them about when they left it, and a request
+granted now is counted at least that long from now) plus the requests in flight must stay under
+the limit.
 
 Learning: every accepted answer is remembered for a second. A 429 with the pace's reason means the
 server's window was full, so the answers accepted in the last second are the server's real limit
@@ -42,8 +43,8 @@ CEILING_STEP = 0.03
 means the answers' timing varies more than ``MARGIN`` allows for."""
 LEARN_FRACTION = 0.5
 MIN_RATE = 1.0
-SLACK = 0.5
-"""Intervals a late grant may catch up: at most 1.5 requests in any ``1 / rate`` seconds."""
+CATCH_UP_S = 0.1
+"""How much of a stalled sender's lost time may be made up (the window check still applies)."""
 WINDOW_S = 1.0
 
 
@@ -56,11 +57,9 @@ class Pace:
     ceiling: float = math.inf
     rate: float = field(init=False)
     next_at: float = field(init=False)
-    accepted: deque[float] = field(default_factory=deque)
-    """When accepted answers arrived, for the last second."""
+    accepted: deque[tuple[float, float]] = field(default_factory=deque)
+    """When accepted answers arrived in the last second, and their round trips (grant to answer)."""
     in_flight: int = 0
-    round_trip: float = WINDOW_S
-    """The shortest round trip seen (from the grant to the answer)."""
     last_limited: float = -math.inf
     """The start of the latest episode of 429s."""
     last_refused: float = -math.inf
@@ -90,9 +89,10 @@ class Pace:
 
     def _window_wait(self, now: float) -> float:
         room = math.floor(min(self.limit, self.ceiling))
-        horizon = now - (WINDOW_S - self.round_trip)
         accepted = self.accepted
-        counted = [moment for moment in accepted if moment > horizon]
+        round_trip = min((trip for _, trip in accepted), default=0.0)
+        horizon = now - (WINDOW_S - round_trip)
+        counted = [moment for moment, _ in accepted if moment > horizon]
         if len(counted) + self.in_flight < room:
             return 0.0
         return counted[0] - horizon if counted else math.inf
@@ -101,15 +101,13 @@ class Pace:
         self.in_flight += 1
         if not math.isinf(self.rate):
             interval = 1.0 / self.rate
-            self.next_at = max(self.next_at, now - SLACK * interval) + interval
+            self.next_at = max(self.next_at, now - CATCH_UP_S) + interval
 
     def record_answer(self, now: float, accepted: bool, round_trip: float | None = None) -> None:
         """A granted request is over (``accepted``: the server took it) after ``round_trip``."""
         self.in_flight = max(0, self.in_flight - 1)
-        if round_trip is not None and accepted:
-            self.round_trip = min(self.round_trip, round_trip)
         if accepted:
-            self.accepted.append(now)
+            self.accepted.append((now, min(round_trip or 0.0, WINDOW_S)))
         self._forget(now)
 
     def record_limited(self, now: float) -> None:
@@ -129,7 +127,7 @@ class Pace:
 
     def _forget(self, now: float) -> None:
         accepted = self.accepted
-        while accepted and accepted[0] <= now - WINDOW_S:
+        while accepted and accepted[0][0] <= now - WINDOW_S:
             accepted.popleft()
 
     def _recover(self, now: float) -> None:
