@@ -42,7 +42,16 @@ Accounts = Annotated[
     typer.Option("--accounts", help="self | all (every connected account) | acct_1,acct_2"),
 ]
 TimeLimit = Annotated[float | None, typer.Option("--time-limit", min=0)]
-MaxRps = Annotated[float | None, typer.Option("--max-rps", min=0)]
+MaxRps = Annotated[
+    float | None,
+    typer.Option(
+        "--max-rps",
+        min=0,
+        help="requests/s to Stripe (default 20 with a live key, 10 with a test key: a fifth of "
+        "Stripe's live limit of 100/s and under half its test limit of 25/s, leaving the rest to "
+        "the account's own traffic; 0: no cap, the limit is learnt from Stripe's 429s)",
+    ),
+]
 MaxStreams = Annotated[
     int | None,
     typer.Option(
