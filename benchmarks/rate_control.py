@@ -11,14 +11,20 @@ Ideal = max(pages ÷ account rate, busiest stream's pages ÷ endpoint rate). Sta
 of the same sync of an empty stream, measured once per case. Sync CPU is the sync process's user +
 system time (from the kernel, not the wall clock).
 
+The pacing cases leave out records and databases, so a busy machine's CPU does not hide what the
+rate control does: ten workers of one `StripeClient` ask `GET /v1/customers?limit=1` until 250
+answers were accepted by a sliding-window server of 25/s (100 ± 30 ms), with a budget of 25/s
+(`paced`) or none (`learn`, the limit found from the 429s). Ideal = 250 ÷ 25 = 10 s.
+
 Usage:
-    .venv/bin/python benchmarks/rate_control.py [--cases one,two,buckets] [--repeat 3]
-    .venv/bin/python benchmarks/rate_control.py --sync-src /tmp/before/src   # another revision's sync
+    .venv/bin/python benchmarks/rate_control.py [--cases one,two,buckets,paced,learn] [--repeat 3]
+    .venv/bin/python benchmarks/rate_control.py --sync-src /tmp/before/src   # another revision
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
@@ -117,7 +123,73 @@ def sync(case: Case, objects: dict[str, int], sync_src: str | None) -> dict[str,
     }
 
 
+PACING = {"paced": 25.0, "learn": 0.0}
+PACING_SERVER = (
+    "--latency-ms",
+    "100",
+    "--jitter-ms",
+    "30",
+    "--sliding-window",
+    "--rate-limit",
+    "25",
+)
+
+
+async def hammer(url: str, budget_rps: float, wanted: int, workers: int) -> dict[str, float]:
+    from stripe_sync.sources.stripe.budget import RequestBudget
+    from stripe_sync.sources.stripe.client import StripeClient
+
+    budget = RequestBudget(budget_rps, 0)
+    client = StripeClient(
+        api_key="sk_live_benchmark", base_url=url, api_version="2025-01-27.acacia", budget=budget
+    )
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        while done < wanted:
+            await client.get("/v1/customers", {"limit": 1}, stream="customers")
+            done += 1
+
+    started = time.monotonic()
+    try:
+        await asyncio.gather(*(worker() for _ in range(workers)))
+    finally:
+        await client.aclose()
+        await budget.close()
+    return {"wall_s": time.monotonic() - started, "final_rps": budget.current_rps}
+
+
+def run_pacing(name: str) -> dict[str, float]:
+    wanted = 250
+    tree = os.environ.pop("PYTHONPATH", None)  # the server is always this tree's
+    try:
+        fake, url = start_server("customers=100,*=0", *PACING_SERVER)
+    finally:
+        if tree is not None:
+            os.environ["PYTHONPATH"] = tree
+    try:
+        result = asyncio.run(hammer(url, PACING[name], wanted, workers=10))
+        with urllib.request.urlopen(f"{url}/_fake/stats") as response:
+            stats = json.loads(response.read())
+    finally:
+        fake.kill()
+        fake.wait()
+    requests = sum(sum(counts.values()) for counts in stats["requests"].values())
+    ideal = wanted / 25
+    return {
+        **result,
+        "requests": requests,
+        "rate_limited": stats["rate_limited_total"],
+        "rate_limited_share": stats["rate_limited_total"] / requests,
+        "ideal_s": ideal,
+        "wall_over_ideal": result["wall_s"] / ideal,
+    }
+
+
 def run(name: str, sync_src: str | None) -> dict[str, float]:
+    if name in PACING:
+        return run_pacing(name)
     case = CASES[name]
     pages = {stream: max(1, math.ceil(count / 100)) for stream, count in case.objects.items()}
     ideal = max(sum(pages.values()) / case.account_rps, max(pages.values()) / case.endpoint_rps)
@@ -141,7 +213,9 @@ def main() -> None:
     )
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--sync-src", help="run the sync from this source tree (PYTHONPATH)")
+    parser.add_argument(
+        "--sync-src", help="sync from this source tree (PYTHONPATH; for pacing, set PYTHONPATH)"
+    )
     args = parser.parse_args()
     for name in args.cases.split(","):
         for _ in range(args.repeat):
