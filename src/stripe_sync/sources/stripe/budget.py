@@ -58,6 +58,8 @@ class RequestBudget:
         self.paused_until = 0.0
         self.rate_limited_count = 0
         self._wakeup = asyncio.Event()
+        self._awaiting_answer = False
+        """Streams wait, and only an answer can let one go (concurrency cap, full window)."""
         self._dispatcher: asyncio.Task[None] | None = None
 
     @property
@@ -131,7 +133,9 @@ class RequestBudget:
         self.concurrency.in_flight -= 1
         self.account.record_answer(now, accepted, round_trip)
         self._endpoint(endpoint, now).record_answer(now, accepted, round_trip)
-        self._wakeup.set()
+        if self._awaiting_answer:
+            self._awaiting_answer = False
+            self._wakeup.set()
 
     def rate_limited(
         self, endpoint: str = "", reason: str | None = None, retry_after: float | None = None
@@ -163,10 +167,15 @@ class RequestBudget:
         best_wait: float = float("inf")
         best: tuple[str, str] | None = None
         account_wait = max(self.paused_until - now, 0.0, self.account.wait_time(now))
+        endpoint_waits: dict[str, float] = {}  # many accounts' streams share an endpoint
         for group, streams in self.groups.items():
             for stream, queue in streams.items():
-                pace = self._endpoint(queue.waiters[0].endpoint, now)
-                wait = max(account_wait, pace.wait_time(now))
+                endpoint = queue.waiters[0].endpoint
+                endpoint_wait = endpoint_waits.get(endpoint)
+                if endpoint_wait is None:
+                    endpoint_wait = self._endpoint(endpoint, now).wait_time(now)
+                    endpoint_waits[endpoint] = endpoint_wait
+                wait = max(account_wait, endpoint_wait)
                 if wait < best_wait:
                     best_wait, best = wait, (group, stream)
         return best_wait, best
@@ -176,6 +185,7 @@ class RequestBudget:
             now = self.clock()
             wait, chosen = self._next_grant(now)
             if chosen is None:
+                self._awaiting_answer = bool(self.groups)
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue

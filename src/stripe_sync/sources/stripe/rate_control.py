@@ -90,6 +90,8 @@ class Pace:
     def _window_wait(self, now: float) -> float:
         room = math.floor(min(self.limit, self.ceiling))
         accepted = self.accepted
+        if len(accepted) + self.in_flight < room:
+            return 0.0  # room even counting every answer of the last second
         round_trip = min((trip for _, trip in accepted), default=0.0)
         horizon = now - (WINDOW_S - round_trip)
         counted = [moment for moment, _ in accepted if moment > horizon]
