@@ -193,3 +193,36 @@ def test_malformed_requests_get_400_and_a_closed_connection():
                 received += chunk
     assert received.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert b"Connection: close" in received
+
+
+async def test_sliding_window_mode_counts_accepted_requests_after_the_latency():
+    rate = 10
+    with fake_stripe(rate_limit=rate, sliding_window=True, latency_ms=100) as fake:
+        async with httpx.AsyncClient(base_url=fake.url, headers=AUTH) as http:
+            responses = await asyncio.gather(*(http.get("/v1/customers") for _ in range(15)))
+        stats = fake.stats()
+    refused = [response for response in responses if response.status_code == 429]
+    assert len(refused) == 5
+    for response in refused:
+        assert response.headers["Stripe-Rate-Limited-Reason"] == "global-rate"
+        assert "Retry-After" not in response.headers
+        assert response.json()["error"]["code"] == "rate_limit"
+    assert stats["max_accepted_per_second"] == rate
+    assert stats["rate_limited_by_reason"] == {"global-rate": 5}
+
+
+async def test_concurrent_writes_to_one_object_get_lock_timeout():
+    with fake_stripe(latency_ms=200) as fake:
+        async with httpx.AsyncClient(base_url=fake.url, headers=AUTH) as http:
+            customer = (await http.get("/v1/customers?limit=1")).json()["data"][0]["id"]
+            responses = await asyncio.gather(
+                *(http.post(f"/v1/customers/{customer}", data={"name": f"n{i}"}) for i in range(3))
+            )
+            other = await http.post(f"/v1/customers/{customer}", data={"name": "later"})
+        stats = fake.stats()
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [200, 429, 429] and other.status_code == 200
+    refused = next(response for response in responses if response.status_code == 429)
+    assert refused.json()["error"]["code"] == "lock_timeout"
+    assert refused.headers["Stripe-Rate-Limited-Reason"] == "resource-specific"
+    assert stats["rate_limited_by_reason"] == {"resource-specific": 2}

@@ -81,3 +81,41 @@ def test_sliding_window_counts_the_busiest_second():
     for moment in (0.0, 0.5, 0.9, 1.2, 1.3, 1.4, 3.0):
         window.add(moment)
     assert window.peak == 5  # 0.5 .. 1.4
+
+
+def test_sliding_window_accepts_exactly_rate_in_any_second_and_no_burst_after_a_pause():
+    clock = Clock()
+    admission = Admission(FakeStripeConfig(rate_limit=10, sliding_window=True), clock)
+    assert admission.after_latency
+    assert admitted(admission) == "ok"  # on arrival only burst and concurrency are checked
+
+    def after_latency(endpoint: str = "GET /v1/customers") -> str:
+        try:
+            admission.admit_rate(endpoint)
+        except StripeError as error:
+            return error.headers["Stripe-Rate-Limited-Reason"]
+        return "ok"
+
+    assert [after_latency() for _ in range(12)].count("ok") == 10
+    clock.now += 0.5
+    assert after_latency() == "global-rate"  # the ten accepted a half second ago still count
+    clock.now += 0.5
+    assert [after_latency() for _ in range(12)].count("ok") == 10
+    window = SlidingWindowMax()
+    for step in range(1, 301):  # 30 s of two requests every 0.1 s: never 11 in one second
+        clock.now = 1001.0 + step / 10
+        for _ in range(2):
+            if after_latency() == "ok":
+                window.add(clock.now)
+    assert window.peak == 10
+
+
+def test_search_and_file_listing_allow_twenty_per_second_whenever_limits_are_on():
+    for config in (FakeStripeConfig(rate_limit=1000), FakeStripeConfig(endpoint_rate_limit=100)):
+        admission = Admission(config, Clock())
+        for endpoint in ("GET /v1/files", "GET /v1/customers/search"):
+            results = [admitted(admission, endpoint) for _ in range(25)]
+            assert results.count("ok") == 20 and results[-1] == "endpoint-rate"
+        assert [admitted(admission, "GET /v1/charges") for _ in range(25)].count("ok") == 25
+    unlimited = Admission(FakeStripeConfig(), Clock())
+    assert [admitted(unlimited, "GET /v1/files") for _ in range(25)].count("ok") == 25

@@ -65,6 +65,13 @@ def fake_stripe_command(
     concurrency_limit: Annotated[
         int, typer.Option("--concurrency-limit", min=0, help="requests in flight (0: no limit)")
     ] = 0,
+    sliding_window: Annotated[
+        bool,
+        typer.Option(
+            "--sliding-window",
+            help="check the rate limits after the latency: at most RPS accepted in any 1 s window",
+        ),
+    ] = False,
     fault_rate: Annotated[
         float, typer.Option("--fault-rate", min=0, max=1, help="probability of a 500")
     ] = 0.0,
@@ -148,6 +155,7 @@ def fake_stripe_command(
             rate_limit=rate_limit,
             endpoint_rate_limit=endpoint_rate_limit,
             concurrency_limit=concurrency_limit,
+            sliding_window=sliding_window,
             fault_rate=fault_rate,
             reset_rate=reset_rate,
             garbage_rate=garbage_rate,

@@ -95,7 +95,9 @@ MaxRps = Annotated[
         "--max-rps",
         min=0,
         metavar="N",
-        help="Stripe requests per second (default: 20 live, 10 test keys; 0: no limit)",
+        help="requests/s to Stripe (default 20 with a live key, 10 with a test key: a fifth of "
+        "Stripe's live limit of 100/s and under half its test limit of 25/s, leaving the rest to "
+        "the account's own traffic; 0: no cap, the limit is learnt from Stripe's 429s)",
     ),
 ]
 MaxStreams = Annotated[

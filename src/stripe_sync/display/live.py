@@ -56,7 +56,7 @@ STATUS_STYLE = {
 
 
 def _header(view: RunView) -> Text:
-    budget = f"{view.budget_rps:g}/s" if view.budget_rps else "unlimited"
+    rate = f"{view.budget_rps:g}/s" if view.budget_rps else "unlimited"
     writes = view.writes
     text = Text()
     text.append(f"pipeline {view.pipeline}", style="bold")
@@ -68,7 +68,7 @@ def _header(view: RunView) -> Text:
     )
     text.append(
         f"{view.records_per_second:,.0f} rec/s (10 s: {view.window_records_per_second:,.0f})  "
-        f"requests {view.request_count:,}  budget {budget}  "
+        f"requests {view.request_count:,}  rate {rate}  "
         f"429s {view.rate_limited_count}  retries {view.retry_count}"
     )
     if view.eta_seconds is not None:

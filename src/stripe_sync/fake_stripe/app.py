@@ -1,8 +1,9 @@
 """The fake Stripe API: one request in, Stripe's answer out.
 
 Order of checks, as Stripe applies them: the API key (401), the ``Stripe-Account`` (403), the URL
-(404), the request limits (429, not counted as accepted); then, for accepted requests, latency,
-at most one injected fault, the restricted key's permissions (403), streams the account cannot use
+(404), the request limits (429, not counted as accepted; with ``sliding_window`` the rates are
+checked after the latency); then, for accepted requests, latency, a write to an object another
+write is changing (429 ``lock_timeout``), at most one injected fault, the restricted key's permissions (403), streams the account cannot use
 (400), and the endpoint itself (400/404 for bad parameters and ids). Every answer carries
 ``Request-Id``; errors carry Stripe's error body. ``GET /_fake/stats`` reports what was observed.
 Writes (``POST``/``DELETE``) go to :mod:`.mutations`, which records events; ``/v1/events`` is
@@ -16,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -90,6 +93,8 @@ class FakeStripeApi:
         self._faults = Faults(config)
         self._request_ids = IdCodec("req", derive_key(config.seed, "requests"))
         self._request_numbers = itertools.count()
+        self._writing: set[tuple[str, str]] = set()
+        """(account, object id) of the writes in progress, for ``lock_timeout``."""
 
     async def handle(self, request: Request) -> Response:
         if request.path == STATS_PATH:
@@ -131,9 +136,19 @@ class FakeStripeApi:
                 self.stats.refused(error.headers["Stripe-Rate-Limited-Reason"])
             await self._wait()
             return _error_response(error, headers)
-        self.stats.accepted(endpoint, time.monotonic())
-        with self._admission.running():
+        with self._admission.running(), self._object_lock(route, account) as locked:
+            if not self._admission.after_latency:
+                self.stats.accepted(endpoint, time.monotonic())
             await self._wait()
+            try:
+                if self._admission.after_latency:
+                    self._admission.admit_rate(endpoint)
+                    self.stats.accepted(endpoint, time.monotonic())
+                if not locked:
+                    raise errors.lock_timeout(route.object_id or "")
+            except StripeError as error:
+                self.stats.refused(error.headers["Stripe-Rate-Limited-Reason"])
+                return _error_response(error, headers)
             fault = self._faults.draw()
             if fault == "reset":
                 return RESET
@@ -145,6 +160,22 @@ class FakeStripeApi:
                 return _error_response(error, headers)
             answer = Response(200, orjson.dumps(body), headers=headers)
             return self._faults.garbage(answer) if fault == "garbage" else answer
+
+    @contextmanager
+    def _object_lock(self, route: Route, account: AccountData) -> Iterator[bool]:
+        """Hold the object a write changes while the write runs; False if another write holds it."""
+        if route.kind not in ("update", "delete", "action") or route.object_id is None:
+            yield True
+            return
+        key = (account.account_id, route.object_id)
+        if key in self._writing:
+            yield False
+            return
+        self._writing.add(key)
+        try:
+            yield True
+        finally:
+            self._writing.discard(key)
 
     async def _wait(self) -> None:
         delay = self._faults.delay()

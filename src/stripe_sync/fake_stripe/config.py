@@ -100,6 +100,9 @@ class FakeStripeConfig:
     endpoint_rate_limit: float = 0.0
     """Accepted requests per second for each endpoint (``GET /v1/customers``); 0: no limit."""
     concurrency_limit: int = 0
+    sliding_window: bool = False
+    """Check both rates after the latency against the requests accepted in the last second
+    (exactly ``rate`` in any one-second window) instead of token buckets on arrival."""
     fault_rate: float = 0.0
     """Probability of a 500 with ``Stripe-Should-Retry: true``."""
     reset_rate: float = 0.0

@@ -141,6 +141,19 @@ def rate_limited(reason: str) -> StripeError:
     )
 
 
+def lock_timeout(object_id: str) -> StripeError:
+    """The 429 of a write to an object another request is changing at that moment."""
+    return StripeError(
+        429,
+        f"This object cannot be accessed right now because another API request or Stripe process "
+        f"is currently accessing it. If you see this error intermittently, retry the request. "
+        f"If you see this error frequently and are making multiple concurrent requests to a "
+        f"single object, make your requests serially or at a lower rate. Object: {object_id}",
+        code="lock_timeout",
+        headers={"Stripe-Rate-Limited-Reason": "resource-specific"},
+    )
+
+
 def api_error() -> StripeError:
     return StripeError(
         500,

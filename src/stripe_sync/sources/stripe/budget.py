@@ -1,47 +1,31 @@
 """The request budget: one pacer shared by every stream (and account) of a source.
 
-Requests are granted at most ``rate`` per second for the account (a token bucket with a small
-burst) and at most ``endpoint_rate`` per second per endpoint, round-robin between the streams that
-are waiting, so a big stream cannot starve small ones. Streams belong to a group (a connected
-account; one group for a single account): the round-robin goes over the groups first, then over
-the streams of a group, so every account with work waiting gets an equal share whatever the number
-of its streams. On a 429 the account rate is halved (and
-``Retry-After`` honoured); after a quiet period it climbs back by a tenth per second, up to the
-configured rate. A rate of 0 means unlimited.
+Requests are granted evenly spaced at the account's pace and at each endpoint's
+(:mod:`.rate_control`: just under ``rate`` and ``endpoint_rate``, or under the limits learnt from
+the server's 429s), and never more in flight than a learnt concurrency cap, round-robin between
+the streams that are waiting, so a big stream cannot starve small ones. Streams belong to a group
+(a connected account; one group for a single account): the round-robin goes over the groups first,
+then over the streams of a group, so every account with work waiting gets an equal share whatever
+the number of its streams.
+
+The client reports every answer (:meth:`RequestBudget.answered`) and every 429 with its
+``Stripe-Rate-Limited-Reason`` (:meth:`RequestBudget.rate_limited`): ``global-rate`` slows the
+account, ``endpoint-rate`` only that endpoint, ``global-concurrency`` lowers the concurrency cap and
+leaves the rates alone, and ``resource-specific`` (one object locked by a write) changes nothing. A
+``Retry-After`` pauses every grant. A rate of 0 means unlimited until the server says otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-RECOVERY_DELAY_S = 1.0
-RECOVERY_STEP = 0.1
-MIN_RATE = 1.0
-BURST_S = 0.25
-"""Buckets hold a quarter second of requests, so a late wake-up of the pacer loses nothing."""
-
-
-@dataclass
-class _Bucket:
-    """A token bucket: ``rate`` tokens per second, holding at most ``burst`` tokens."""
-
-    rate: float
-    burst: float
-    tokens: float = 1.0
-    updated: float = 0.0
-
-    def refill(self, now: float) -> None:
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-
-    def wait_time(self, now: float) -> float:
-        self.refill(now)
-        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+from stripe_sync.sources.stripe.rate_control import MARGIN, ConcurrencyCap, Pace
 
 
 @dataclass
@@ -67,29 +51,52 @@ class RequestBudget:
         self.configured_rate = rate
         self.endpoint_rate = endpoint_rate
         self.clock = clock
-        now = clock()
-        self.account = _Bucket(rate, self._burst(rate), 1.0, now) if rate > 0 else None
-        self.endpoints: dict[str, _Bucket] = {}
+        self.account = Pace(rate if rate > 0 else math.inf, clock())
+        self.endpoints: dict[str, Pace] = {}
+        self.concurrency = ConcurrencyCap()
         self.groups: OrderedDict[str, OrderedDict[str, _Queue]] = OrderedDict()
         self.paused_until = 0.0
-        self.last_limited = -1e9
-        self.last_recover = now
         self.rate_limited_count = 0
         self._wakeup = asyncio.Event()
+        self._awaiting_answer = False
+        """Streams wait, and only an answer can let one go (concurrency cap, full window)."""
         self._dispatcher: asyncio.Task[None] | None = None
-
-    @staticmethod
-    def _burst(rate: float) -> float:
-        return max(1.0, rate * BURST_S)
 
     @property
     def current_rps(self) -> float:
-        """The rate in force now (0 = unlimited)."""
-        return round(self.account.rate, 2) if self.account else 0.0
+        """The account rate in force now (0 = unlimited)."""
+        rate = self.account.rate
+        return 0.0 if math.isinf(rate) else round(rate, 2)
+
+    @property
+    def learnt_rps(self) -> float | None:
+        """The account limit learnt from the server's 429s, None while none was met."""
+        return self.account.ceiling if self.account.learnt else None
+
+    def endpoint_rps(self, endpoint: str) -> float:
+        """The rate in force for ``endpoint`` (0 = unlimited)."""
+        pace = self.endpoints.get(endpoint)
+        rate = pace.rate if pace is not None else self._endpoint_limit() * (1 - MARGIN)
+        return 0.0 if math.isinf(rate) else rate
+
+    def _endpoint_limit(self) -> float:
+        return self.endpoint_rate if self.endpoint_rate > 0 else math.inf
+
+    def _unpaced(self) -> bool:
+        """True while nothing limits a grant: no rate configured and no 429 met."""
+        return (
+            self.rate_limited_count == 0
+            and math.isinf(self.account.rate)
+            and (self.endpoint_rate <= 0)
+        )
 
     async def acquire(self, stream: str, endpoint: str, group: str = "") -> None:
-        """Wait until a request of ``stream`` (of ``group``) to ``endpoint`` may be sent."""
-        if self.account is None and self.endpoint_rate <= 0:
+        """Wait until a request of ``stream`` (of ``group``) to ``endpoint`` may be sent; the
+        caller reports its answer with :meth:`answered`."""
+        if self._unpaced():
+            self.concurrency.in_flight += 1
+            self.account.take(self.clock())
+            self._endpoint(endpoint, self.clock()).take(self.clock())
             return
         loop = asyncio.get_running_loop()
         waiter = _Waiter(endpoint, loop.create_future())
@@ -101,6 +108,8 @@ class RequestBudget:
         try:
             await waiter.future
         except asyncio.CancelledError:
+            if waiter.future.done() and not waiter.future.cancelled():
+                self.answered(endpoint, False)  # granted just as the waiter was cancelled
             waiting = self.groups.get(group)
             queue = waiting.get(stream) if waiting is not None else None
             if queue is not None and waiter in queue.waiters:
@@ -117,50 +126,56 @@ class RequestBudget:
             if not streams:
                 del self.groups[group]
 
-    def rate_limited(self, retry_after: float | None = None) -> None:
-        """A 429 arrived: halve the account rate and pause for ``Retry-After`` when given."""
+    def answered(self, endpoint: str, accepted: bool, round_trip: float | None = None) -> None:
+        """A granted request is over after ``round_trip`` seconds; ``accepted``: the server took
+        it (any answer but a 429)."""
+        now = self.clock()
+        self.concurrency.in_flight -= 1
+        self.account.record_answer(now, accepted, round_trip)
+        self._endpoint(endpoint, now).record_answer(now, accepted, round_trip)
+        if self._awaiting_answer:
+            self._awaiting_answer = False
+            self._wakeup.set()
+
+    def rate_limited(
+        self, endpoint: str = "", reason: str | None = None, retry_after: float | None = None
+    ) -> None:
+        """A 429 arrived for ``endpoint`` (before :meth:`answered` for it): slow down what its
+        ``Stripe-Rate-Limited-Reason`` names, and pause for ``Retry-After`` when given."""
         now = self.clock()
         self.rate_limited_count += 1
-        if self.account is not None and now - self.last_limited > 0.5:
-            self.account.rate = max(MIN_RATE, self.account.rate / 2)
-            self.account.burst = self._burst(self.account.rate)
-            self.account.tokens = min(self.account.tokens, 0.0)
-        self.last_limited = now
+        if reason == "endpoint-rate":
+            self._endpoint(endpoint, now).record_limited(now)
+        elif reason == "global-concurrency":
+            self.concurrency.record_limited(now)
+        elif reason != "resource-specific":
+            self.account.record_limited(now)
         if retry_after:
             self.paused_until = max(self.paused_until, now + retry_after)
 
-    def _recover(self, now: float) -> None:
-        elapsed = now - self.last_recover
-        self.last_recover = now
-        account = self.account
-        if account is None or account.rate >= self.configured_rate:
-            return
-        if now - self.last_limited >= RECOVERY_DELAY_S:
-            account.refill(now)
-            step = self.configured_rate * RECOVERY_STEP * elapsed
-            account.rate = min(self.configured_rate, account.rate + step)
-            account.burst = self._burst(account.rate)
-
-    def _endpoint(self, endpoint: str, now: float) -> _Bucket | None:
-        if self.endpoint_rate <= 0:
-            return None
-        bucket = self.endpoints.get(endpoint)
-        if bucket is None:
-            burst = self._burst(self.endpoint_rate)
-            bucket = self.endpoints[endpoint] = _Bucket(self.endpoint_rate, burst, 1.0, now)
-        return bucket
+    def _endpoint(self, endpoint: str, now: float) -> Pace:
+        pace = self.endpoints.get(endpoint)
+        if pace is None:
+            pace = self.endpoints[endpoint] = Pace(self._endpoint_limit(), now)
+        return pace
 
     def _next_grant(self, now: float) -> tuple[float, tuple[str, str] | None]:
-        """Seconds until the next waiter may go, and its (group, stream), in round-robin order."""
+        """Seconds until the next waiter may go, and its (group, stream), in round-robin order;
+        no waiter while the concurrency cap is reached (an answer wakes the dispatcher)."""
+        if self.concurrency.full(now):
+            return float("inf"), None
         best_wait: float = float("inf")
         best: tuple[str, str] | None = None
-        account_wait = max(self.paused_until - now, 0.0)
-        if self.account is not None:
-            account_wait = max(account_wait, self.account.wait_time(now))
+        account_wait = max(self.paused_until - now, 0.0, self.account.wait_time(now))
+        endpoint_waits: dict[str, float] = {}  # many accounts' streams share an endpoint
         for group, streams in self.groups.items():
             for stream, queue in streams.items():
-                bucket = self._endpoint(queue.waiters[0].endpoint, now)
-                wait = max(account_wait, bucket.wait_time(now) if bucket else 0.0)
+                endpoint = queue.waiters[0].endpoint
+                endpoint_wait = endpoint_waits.get(endpoint)
+                if endpoint_wait is None:
+                    endpoint_wait = self._endpoint(endpoint, now).wait_time(now)
+                    endpoint_waits[endpoint] = endpoint_wait
+                wait = max(account_wait, endpoint_wait)
                 if wait < best_wait:
                     best_wait, best = wait, (group, stream)
         return best_wait, best
@@ -168,9 +183,9 @@ class RequestBudget:
     async def _dispatch(self) -> None:
         while True:
             now = self.clock()
-            self._recover(now)
             wait, chosen = self._next_grant(now)
             if chosen is None:
+                self._awaiting_answer = bool(self.groups)
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
@@ -187,11 +202,9 @@ class RequestBudget:
             self._forget_if_idle(group, stream)
             if waiter.future.done():
                 continue
-            if self.account is not None:
-                self.account.tokens -= 1.0
-            bucket = self._endpoint(waiter.endpoint, now)
-            if bucket is not None:
-                bucket.tokens -= 1.0
+            self.account.take(now)
+            self._endpoint(waiter.endpoint, now).take(now)
+            self.concurrency.in_flight += 1
             waiter.future.set_result(None)
 
     async def close(self) -> None:

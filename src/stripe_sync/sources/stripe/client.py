@@ -83,12 +83,23 @@ class RequestStats:
 
 
 class _Retry(Exception):
+    """A failed attempt worth another; ``answered``: the server took the request (so it counts
+    against its limits); ``limited_reason``: a 429's ``Stripe-Rate-Limited-Reason``."""
+
     def __init__(
-        self, message: str, delay: float | None = None, rate_limited: bool = False
+        self,
+        message: str,
+        delay: float | None = None,
+        *,
+        answered: bool = True,
+        rate_limited: bool = False,
+        limited_reason: str | None = None,
     ) -> None:
         super().__init__(message)
         self.delay = delay
+        self.answered = answered
         self.rate_limited = rate_limited
+        self.limited_reason = limited_reason
 
 
 def backoff(attempt: int) -> float:
@@ -165,15 +176,26 @@ class StripeClient:
         endpoint: str | None = None,
     ) -> StripeResponse:
         """GET ``path``; ``endpoint`` (default ``path``) names the per-endpoint rate bucket."""
+        endpoint = endpoint or path
+        budget = self.budget
         for attempt in range(self.max_retries + 1):
-            await self.budget.acquire(stream, endpoint or path, self.account)
+            await budget.acquire(stream, endpoint, self.account)
             await pass_gate()  # the host's budget for the whole Stripe account, if it has one
+            granted_at = time.monotonic()
             self.stats.requests[stream] += 1
+            accepted = False
             try:
-                return await self._once(path, params)
+                response = await self._once(path, params)
+                accepted = True
+                return response
+            except StripeError:
+                accepted = True
+                raise
             except _Retry as retry:
+                accepted = retry.answered
                 if retry.rate_limited:
                     self.stats.rate_limited[stream] += 1
+                    budget.rate_limited(endpoint, retry.limited_reason, retry.delay)
                 if attempt == self.max_retries:
                     raise RetriesExhausted(
                         f"{path}: gave up after {attempt + 1} attempts: {retry}"
@@ -181,23 +203,26 @@ class StripeClient:
                 self.stats.retries[stream] += 1
                 if self.log_retry is not None:
                     self.log_retry(stream, path, str(retry))
-                await asyncio.sleep(max(backoff(attempt), retry.delay or 0.0))
+                delay = max(backoff(attempt), retry.delay or 0.0)
+            finally:
+                budget.answered(endpoint, accepted, time.monotonic() - granted_at)
+            await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
     async def _once(self, path: str, params: dict[str, Any] | None) -> StripeResponse:
         try:
             response = await self.http.get(path, params=params, headers=self._headers)
         except httpx.TimeoutException:
-            raise _Retry("request timed out") from None
+            raise _Retry("request timed out", answered=False) from None
         except httpx.ConnectError as exc:
             if not self._answered.ever:
                 raise Unreachable(
                     f"cannot connect to {redact_url(str(self.http.base_url))}: "
                     f"{exc or type(exc).__name__}"
                 ) from None
-            raise _Retry(f"connection failed: {type(exc).__name__}") from None
+            raise _Retry(f"connection failed: {type(exc).__name__}", answered=False) from None
         except httpx.TransportError as exc:
-            raise _Retry(f"connection failed: {type(exc).__name__}") from None
+            raise _Retry(f"connection failed: {type(exc).__name__}", answered=False) from None
         self._answered.ever = True
         status = response.status_code
         request_id = response.headers.get("request-id")
@@ -214,9 +239,14 @@ class StripeClient:
         should_retry = response.headers.get("stripe-should-retry")
         if status == 429:
             retry_after = _float(response.headers.get("retry-after"))
-            self.budget.rate_limited(retry_after)
             reason = response.headers.get("stripe-rate-limited-reason")
-            raise _Retry(f"rate limited ({reason or 'too many requests'})", retry_after, True)
+            raise _Retry(
+                f"rate limited ({reason or error.get('code') or 'too many requests'})",
+                retry_after,
+                answered=False,
+                rate_limited=True,
+                limited_reason=reason,
+            )
         if should_retry == "true" or (status >= 500 and should_retry != "false"):
             raise _Retry(f"HTTP {status}: {message}")
         raise classify(status, error, message, path=path, request_id=request_id)

@@ -36,7 +36,8 @@ class StripeSourceConfig(BaseModel):
     max_requests_per_second: float | None = Field(
         default=None,
         ge=0,
-        description="request budget; default 20 for live keys, 10 for test keys; 0 = unlimited",
+        description="request budget; default 20 for live keys, 10 for test keys (room for the "
+        "account's own traffic under Stripe's 100/s and 25/s); 0 = learnt from Stripe's 429s",
     )
     max_requests_per_second_per_endpoint: float | None = Field(
         default=None, ge=0, description="per-endpoint cap; default 25, unlimited with a budget of 0"
