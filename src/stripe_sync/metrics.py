@@ -120,8 +120,9 @@ items AS (
     AND COALESCE(i.price -> 'recurring' ->> 'usage_type', 'licensed') = 'licensed'
 ),
 gross AS (
-  SELECT m.idx, m.at_, s.account, s.id, SUM(i.amount * i.per_year / i.months) AS gross,
-    MAX(i.per_year / i.months) AS per_month
+  SELECT m.idx, m.at_, s.account, s.customer, s.currency, s.percent_off, s.amount_off,
+    s.amount_off_currency, s.discount_start, s.discount_end,
+    SUM(i.amount * i.per_year / i.months) AS gross, MAX(i.per_year / i.months) AS per_month
   FROM months m
   JOIN subs s ON s.start_date <= m.at_ AND (s.ended IS NULL OR s.ended > m.at_)
     AND NOT (s.gone AND s.ended IS NULL)
@@ -129,19 +130,20 @@ gross AS (
     AND NOT (s.paused AND m.at_ = {now})
   JOIN items i ON i.account = s.account AND i.subscription = s.id AND i.created <= m.at_
   WHERE i.per_year IS NOT NULL
-  GROUP BY m.idx, m.at_, s.account, s.id
+  GROUP BY m.idx, m.at_, s.account, s.id, s.customer, s.currency, s.percent_off, s.amount_off,
+    s.amount_off_currency, s.discount_start, s.discount_end
 ),
 valued AS (
-  SELECT g.idx, s.account, s.customer, s.currency,
+  SELECT idx, account, customer, currency,
     CASE
-      WHEN s.discount_start IS NULL OR s.discount_start > g.at_
-        OR (s.discount_end IS NOT NULL AND s.discount_end <= g.at_) THEN g.gross
-      WHEN s.percent_off IS NOT NULL THEN g.gross * (100 - s.percent_off) / 100
-      WHEN s.amount_off IS NOT NULL AND s.amount_off_currency = s.currency
-        THEN g.gross - s.amount_off * g.per_month
-      ELSE g.gross
+      WHEN discount_start IS NULL OR discount_start > at_
+        OR (discount_end IS NOT NULL AND discount_end <= at_) THEN gross
+      WHEN percent_off IS NOT NULL THEN gross * (100 - percent_off) / 100
+      WHEN amount_off IS NOT NULL AND amount_off_currency = currency
+        THEN gross - amount_off * per_month
+      ELSE gross
     END AS net
-  FROM gross g JOIN subs s ON s.account = g.account AND s.id = g.id
+  FROM gross
 ),
 customer_months AS (
   SELECT idx, account, customer, currency, SUM(mrr) AS mrr
@@ -150,29 +152,27 @@ customer_months AS (
   GROUP BY idx, account, customer, currency
   HAVING SUM(mrr) > 0
 ),
-firsts AS (
-  SELECT account, customer, currency, MIN(idx) AS first_idx
-  FROM customer_months GROUP BY account, customer, currency
+ordered AS (
+  SELECT idx, currency, mrr,
+    LAG(idx) OVER (PARTITION BY account, customer, currency ORDER BY idx) AS prev_idx,
+    LAG(mrr) OVER (PARTITION BY account, customer, currency ORDER BY idx) AS prev_mrr,
+    LEAD(idx) OVER (PARTITION BY account, customer, currency ORDER BY idx) AS next_idx
+  FROM customer_months
 ),
 moves AS (
-  SELECT c.idx, c.currency, c.mrr, 1 AS subscribers,
-    CASE WHEN p.mrr IS NULL AND f.first_idx = c.idx THEN c.mrr ELSE 0 END AS new,
-    CASE WHEN p.mrr < c.mrr THEN c.mrr - p.mrr ELSE 0 END AS expansion,
-    CASE WHEN p.mrr > c.mrr THEN c.mrr - p.mrr ELSE 0 END AS contraction,
+  SELECT idx, currency, mrr, 1 AS subscribers,
+    CASE WHEN prev_idx IS NULL THEN mrr ELSE 0 END AS new,
+    CASE WHEN prev_idx = idx - 1 AND prev_mrr < mrr THEN mrr - prev_mrr ELSE 0 END AS expansion,
+    CASE WHEN prev_idx = idx - 1 AND prev_mrr > mrr THEN mrr - prev_mrr ELSE 0 END AS contraction,
     0 AS churn,
-    CASE WHEN p.mrr IS NULL AND f.first_idx < c.idx THEN c.mrr ELSE 0 END AS reactivation,
-    CASE WHEN p.mrr IS NULL AND f.first_idx = c.idx THEN 1 ELSE 0 END AS new_subscribers,
+    CASE WHEN prev_idx < idx - 1 THEN mrr ELSE 0 END AS reactivation,
+    CASE WHEN prev_idx IS NULL THEN 1 ELSE 0 END AS new_subscribers,
     0 AS churned_subscribers
-  FROM customer_months c
-  JOIN firsts f ON f.account = c.account AND f.customer = c.customer AND f.currency = c.currency
-  LEFT JOIN customer_months p ON p.idx = c.idx - 1 AND p.account = c.account
-    AND p.customer = c.customer AND p.currency = c.currency
+  FROM ordered
   UNION ALL
-  SELECT p.idx + 1, p.currency, 0, 0, 0, 0, 0, -p.mrr, 0, 0, 1
-  FROM customer_months p
-  LEFT JOIN customer_months c ON c.idx = p.idx + 1 AND c.account = p.account
-    AND c.customer = p.customer AND c.currency = p.currency
-  WHERE c.idx IS NULL AND p.idx < {len(months) - 1}
+  SELECT idx + 1, currency, 0, 0, 0, 0, 0, -mrr, 0, 0, 1
+  FROM ordered
+  WHERE (next_idx IS NULL OR next_idx > idx + 1) AND idx < {len(months) - 1}
 )
 SELECT idx, currency, SUM(mrr), SUM(subscribers), SUM(new), SUM(expansion), SUM(contraction),
   SUM(churn), SUM(reactivation), SUM(new_subscribers), SUM(churned_subscribers)
