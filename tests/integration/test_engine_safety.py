@@ -16,7 +16,7 @@ import pytest
 from tests.support.engine import collect, make_pipeline, of_type, run_sync
 from tests.support.stripe import fake_stripe
 
-from stripe_sync.cli.outcome import exit_code_for_end, failure_lines
+from stripe_sync.cli.outcome import INTERNAL_ERROR_HINT, exit_code_for_end, failure_lines
 from stripe_sync.cli.running import ABORT_DEADLINE_S
 from stripe_sync.connectors.testing.destination import TestDestination
 from stripe_sync.engine.connector_calls import read
@@ -137,6 +137,9 @@ def test_the_cli_exits_1_on_an_internal_error():
     [end] = ends(done.stdout)
     assert end["reason"] == "error"
     assert "internal error: KeyError" in end["error"]["message"]
+    assert done.stderr.splitlines() == [
+        f"stripe-sync: error: {end['error']['message']} ({INTERNAL_ERROR_HINT})"
+    ]
 
 
 def test_the_sync_command_names_an_internal_error_once_and_asks_for_a_report(tmp_path):
