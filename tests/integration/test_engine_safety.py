@@ -14,7 +14,9 @@ from pathlib import Path
 import orjson
 import pytest
 from tests.support.engine import collect, make_pipeline, of_type, run_sync
+from tests.support.stripe import fake_stripe
 
+from stripe_sync.cli.outcome import INTERNAL_ERROR_HINT, exit_code_for_end, failure_lines
 from stripe_sync.cli.running import ABORT_DEADLINE_S
 from stripe_sync.connectors.testing.destination import TestDestination
 from stripe_sync.engine.connector_calls import read
@@ -135,6 +137,56 @@ def test_the_cli_exits_1_on_an_internal_error():
     [end] = ends(done.stdout)
     assert end["reason"] == "error"
     assert "internal error: KeyError" in end["error"]["message"]
+    assert done.stderr.splitlines() == [
+        f"stripe-sync: error: {end['error']['message']} ({INTERNAL_ERROR_HINT})"
+    ]
+
+
+def test_the_sync_command_names_an_internal_error_once_and_asks_for_a_report(tmp_path):
+    """`stripe-sync sync` hitting an engine bug: exit 1, and its one stderr line is the ``end``'s
+    error with a hint asking for a report."""
+    program = textwrap.dedent(
+        """
+        import sys
+        from stripe_sync.engine.sync import Session
+        def broken(self):
+            raise KeyError("supports_time_range")
+        Session._display_catalog = broken
+        from stripe_sync.cli.main import main
+        sys.argv = ["stripe-sync", "sync", *sys.argv[1:]]
+        main()
+        """
+    )
+    with fake_stripe({"customers": 3}) as fake:
+        options = ["--api-key", "sk_test_bug", "--base-url", fake.url, "--streams", "customers"]
+        database = f"sqlite:///{tmp_path / 'bug.db'}"
+        done = subprocess.run(
+            [sys.executable, "-c", program, *options, "--to", database, "--no-progress"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1, done.stderr
+    [end] = ends(done.stdout)
+    assert done.stderr.splitlines() == [
+        f"stripe-sync: error: {end['error']['message']} "
+        "(a bug in stripe-sync: please report it with this message and the command you ran)"
+    ]
+    assert end["error"]["message"] == "internal error: KeyError: 'supports_time_range'"
+
+
+def test_the_error_line_is_the_worst_global_error_not_the_last_one():
+    worst = {"level": "global", "failure_type": "config_error", "message": "bad setting"}
+    later = {"level": "global", "failure_type": "system_error", "message": "flush failed"}
+    end = {
+        "reason": "error",
+        "has_more": True,
+        "error": {**worst, "emitted_by": "destination/test"},
+        "run_progress": {"errors": [worst, later]},
+    }
+    assert exit_code_for_end(end) == 2
+    assert failure_lines(end) == ["stripe-sync: error: bad setting"]
 
 
 def test_an_exec_catalog_without_supports_time_range_ends_in_an_error(tmp_path):

@@ -10,6 +10,11 @@ from stripe_sync.display.view import credentials_refused
 MAX_FAILED_STREAM_LINES = 20
 """Failed streams named one per line; beyond this (many connected accounts) the rest are counted."""
 
+INTERNAL_ERROR_HINT = (
+    "a bug in stripe-sync: please report it with this message and the command you ran"
+)
+"""The hint of an error the engine marks ``internal`` (its own failure, exit 1)."""
+
 
 def exit_code_for_end(end: dict[str, Any]) -> int:
     """The worst outcome wins: 2 a configuration error, 1 an internal error, 5 other errors (global
@@ -36,8 +41,9 @@ def exit_code_for_end(end: dict[str, Any]) -> int:
 
 
 def failure_lines(end: dict[str, Any], key_source: str | None = None) -> list[str]:
-    """``stripe-sync: …`` lines for stderr: the error that ended the call (with its hint) and one
-    line per failed stream (name, failure type, message, hint).
+    """``stripe-sync: …`` lines for stderr: the error that ended the call (the ``end``'s worst
+    global error, with its hint; an internal one asks for a report) and one line per failed
+    stream (name, failure type, message, hint).
 
     ``key_source`` says where the API key came from (``--api-key``, ``STRIPE_API_KEY``); a refused
     key's hint names it.
@@ -45,10 +51,15 @@ def failure_lines(end: dict[str, Any], key_source: str | None = None) -> list[st
     progress = end.get("run_progress") or {}
     lines = []
     if end["reason"] == "error":
-        for error in (progress.get("errors") or [])[-1:]:
+        # the error that ended the call; an end without one (a stream the engine API broke off)
+        # falls back to the last error recorded
+        error = end.get("error") or next(reversed(progress.get("errors") or []), None)
+        if error is not None:
             hint = error.get("hint")
             if error.get("http_status") == 401 and key_source:  # Stripe refused the key
                 hint = f"Stripe refused the key given by {key_source}; check or replace it"
+            if error.get("internal"):
+                hint = INTERNAL_ERROR_HINT
             lines.append(f"stripe-sync: error: {error['message']}" + (f" ({hint})" if hint else ""))
     failed = [
         (name, entry)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from stripe_sync.cli import exit_codes
-from stripe_sync.cli.outcome import exit_code_for_end
+from stripe_sync.cli.outcome import exit_code_for_end, failure_lines
 from stripe_sync.cli.running import run_command
 from stripe_sync.engine import connector_calls
 from stripe_sync.engine.pipeline import Pipeline, parse_pipeline
@@ -149,7 +149,11 @@ def sync_command(
             _print(message)
             if message["type"] == "end":
                 end = message["end"]
-        return exit_code_for_end(end) if end else exit_codes.INTERNAL_ERROR
+        if end is None:
+            return exit_codes.INTERNAL_ERROR
+        for line in failure_lines(end):
+            print(line, file=sys.stderr)
+        return exit_code_for_end(end)
 
     raise typer.Exit(run_command(main))
 

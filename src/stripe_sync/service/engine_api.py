@@ -15,7 +15,7 @@ import copy
 import hmac
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import aclosing
+from contextlib import AbstractAsyncContextManager, aclosing
 from datetime import datetime
 from typing import Any, Literal
 
@@ -32,6 +32,7 @@ from stripe_sync.engine import connector_calls
 from stripe_sync.engine.pipeline import Pipeline, parse_pipeline
 from stripe_sync.engine.registry import destination_state_store
 from stripe_sync.engine.remote import SYNC_STATE_FIELD
+from stripe_sync.engine.run_lease import PipelineBusy
 from stripe_sync.engine.state_store import StateStore
 from stripe_sync.engine.sync import sync
 from stripe_sync.protocol.connector import Message
@@ -106,6 +107,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing or wrong bearer token"},
     422: {"model": ErrorResponse, "description": "a connector failed before any data moved"},
 }
+SYNC_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorResponse, "description": "a run of this pipeline is already under way"},
+}
 STREAMED: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     200: {
@@ -129,11 +133,24 @@ WRITE_BODY = {
 
 
 class RecordingStateStore:
-    """Passes loads and saves to an optional store and keeps a copy of the latest state."""
+    """Passes loads and saves to an optional store and keeps a copy of the latest state.
+
+    It shows the wrapped store's ``location`` and ``lease`` (when it has them), so a run on the
+    destination's own store holds the pipeline's lease and saves its state with the data, as
+    in-process (see ``engine/run_lease.py`` and ``engine/state_commit.py``).
+    """
 
     def __init__(self, inner: StateStore | None) -> None:
         self.inner = inner
         self.latest: dict[str, Any] | None = None
+
+    @property
+    def location(self) -> object | None:
+        return getattr(self.inner, "location", None)
+
+    @property
+    def lease(self) -> Callable[..., AbstractAsyncContextManager[None]] | None:
+        return getattr(self.inner, "lease", None)
 
     async def load(self, pipeline: str) -> dict[str, Any] | None:
         state = await self.inner.load(pipeline) if self.inner is not None else None
@@ -199,6 +216,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConfigError)
     async def bad_input(request: Request, exc: ConfigError) -> JSONResponse:
         return error_response(400, "config_error", str(exc))
+
+    @app.exception_handler(PipelineBusy)
+    async def pipeline_busy(request: Request, exc: PipelineBusy) -> JSONResponse:
+        return error_response(409, exc.failure_type, str(exc))
 
     @app.exception_handler(SyncError)
     async def connector_failed(request: Request, exc: SyncError) -> JSONResponse:
@@ -310,7 +331,12 @@ def create_engine_app(
         messages = connector_calls.write(await _pipeline(header.pipeline), lines)
         return await NDJSONStream.start(messages, ending_state=empty_state, body_read=body_read)
 
-    @api.post("/sync", response_class=NDJSONStream, responses=STREAMED, status_code=200)
+    @api.post(
+        "/sync",
+        response_class=NDJSONStream,
+        responses={**STREAMED, **SYNC_ERRORS},
+        status_code=200,
+    )
     async def sync_route(body: SyncRequest) -> NDJSONStream:
         pipeline = await _pipeline(body.pipeline)
         if body.use_destination_state and body.state is not None:
@@ -346,6 +372,9 @@ def create_engine_app(
                         yield message
             finally:
                 running.events.discard(abort)
+                close = getattr(store.inner, "close", None)
+                if close is not None:
+                    await close()
 
         return await NDJSONStream.start(
             messages(), ending_state=lambda: store.latest or coerce_sync_state(body.state)
