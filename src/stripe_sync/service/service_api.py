@@ -56,7 +56,7 @@ from stripe_sync.service.store import (
     PipelineStore,
     StoredPipeline,
     VersionConflict,
-    utc_now,
+    utc_timestamp,
 )
 from stripe_sync.service.workflow_end import ended_status
 from stripe_sync.service.workflow_types import (
@@ -193,7 +193,7 @@ class Service:
         self.store = store
         self.task_queue = task_queue
         self.client: Client | None = None
-        self.started_at = utc_now()
+        self.started_at = utc_timestamp()
         self.answered_at: dict[str, str] = {}
         """When a worker last answered the status query of each pipeline (this process)."""
 
@@ -228,7 +228,7 @@ class Service:
             status: PipelineStatus = await handle.query(
                 PipelineWorkflow.status, rpc_timeout=QUERY_TIMEOUT
             )
-            self.answered_at[pipeline.id] = utc_now()
+            self.answered_at[pipeline.id] = utc_timestamp()
             return status
         except RPCError as exc:
             if unanswered(exc):
