@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from stripe_sync.cli import exit_codes
+from stripe_sync.cli.option_groups import TemporalFlags, temporal_options
 from stripe_sync.cli.serve_engine_command import log_config
 from stripe_sync.protocol.errors import ConfigError
 
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from stripe_sync.service.activities import ActivitySettings
     from stripe_sync.service.connector_policy import ConnectorPolicy
     from stripe_sync.service.store import PipelineStore
-    from stripe_sync.service.temporal_connection import TemporalSettings
 
 service_app = typer.Typer(
     help="Run pipelines on Temporal: the service API and its workers.",
@@ -68,32 +68,6 @@ ApiToken = Annotated[
         show_default=False,
     ),
 ]
-Address = Annotated[
-    str, typer.Option("--temporal-address", envvar="TEMPORAL_ADDRESS", help="HOST:PORT")
-]
-Namespace = Annotated[
-    str, typer.Option("--namespace", envvar="TEMPORAL_NAMESPACE", help="Temporal namespace")
-]
-Tls = Annotated[bool, typer.Option("--tls", help="connect with TLS (system roots)")]
-TlsCa = Annotated[
-    Path | None, typer.Option("--tls-ca", exists=True, dir_okay=False, help="CA certificate (PEM)")
-]
-TlsCert = Annotated[
-    Path | None, typer.Option("--tls-cert", exists=True, dir_okay=False, help="client cert (PEM)")
-]
-TlsKey = Annotated[
-    Path | None, typer.Option("--tls-key", exists=True, dir_okay=False, help="client key (PEM)")
-]
-TemporalApiKey = Annotated[
-    str | None,
-    typer.Option(
-        "--temporal-api-key",
-        envvar="TEMPORAL_API_KEY",
-        help="Temporal Cloud API key (default: none)",
-        show_default=False,
-    ),
-]
-TaskQueue = Annotated[str, typer.Option("--task-queue", help="Temporal task queue")]
 BackfillLimit = Annotated[
     float, typer.Option("--backfill-time-limit", min=1, help="seconds per backfill call")
 ]
@@ -137,20 +111,6 @@ def _finish(prepare: Callable[[], Main]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def _temporal(
-    address: str,
-    namespace: str,
-    tls: bool,
-    tls_ca: Path | None,
-    tls_cert: Path | None,
-    tls_key: Path | None,
-    api_key: str | None,
-) -> TemporalSettings:
-    from stripe_sync.service.temporal_connection import TemporalSettings
-
-    return TemporalSettings(address, namespace, tls, tls_ca, tls_cert, tls_key, api_key)
 
 
 def _postgres_store(url: str | None, key_file: Path | None) -> PipelineStore:
@@ -227,19 +187,13 @@ def dev_command(
 
 
 @service_app.command("api")
+@temporal_options
 def api_command(
+    temporal: TemporalFlags,
     api_token: ApiToken = None,
     store: Store = None,
     host: Host = "127.0.0.1",
     port: Port = 8080,
-    temporal_address: Address = "127.0.0.1:7233",
-    namespace: Namespace = "default",
-    tls: Tls = False,
-    tls_ca: TlsCa = None,
-    tls_cert: TlsCert = None,
-    tls_key: TlsKey = None,
-    temporal_api_key: TemporalApiKey = None,
-    task_queue: TaskQueue = "stripe-sync",
     allow_connector: AllowConnector = None,
     store_key_file: StoreKeyFile = None,
 ) -> None:
@@ -252,13 +206,11 @@ def api_command(
             raise ConfigError("--api-token (or STRIPE_SYNC_API_TOKEN) is required")
         connectors = _connectors(allow_connector)
         pipeline_store = _postgres_store(store, store_key_file)
-        temporal = _temporal(
-            temporal_address, namespace, tls, tls_ca, tls_cert, tls_key, temporal_api_key
-        )
+        settings = temporal.settings()
         options = ApiOptions(host, port, api_token, log_config(), connectors)
 
         async def main(stop: asyncio.Event) -> None:
-            await api_process(pipeline_store, temporal, options, stop, task_queue)
+            await api_process(pipeline_store, settings, options, stop, temporal.task_queue)
 
         return main
 
@@ -266,16 +218,10 @@ def api_command(
 
 
 @service_app.command("worker")
+@temporal_options
 def worker_command(
+    temporal: TemporalFlags,
     store: Store = None,
-    temporal_address: Address = "127.0.0.1:7233",
-    namespace: Namespace = "default",
-    tls: Tls = False,
-    tls_ca: TlsCa = None,
-    tls_cert: TlsCert = None,
-    tls_key: TlsKey = None,
-    temporal_api_key: TemporalApiKey = None,
-    task_queue: TaskQueue = "stripe-sync",
     backfill_time_limit: BackfillLimit = 300.0,
     live_time_limit: LiveLimit = 60.0,
     allow_connector: AllowConnector = None,
@@ -287,9 +233,7 @@ def worker_command(
         from stripe_sync.service.processes import worker_process
 
         pipeline_store = _postgres_store(store, store_key_file)
-        temporal = _temporal(
-            temporal_address, namespace, tls, tls_ca, tls_cert, tls_key, temporal_api_key
-        )
+        connection = temporal.settings()
         settings = _activity_settings(
             backfill_time_limit, live_time_limit, _connectors(allow_connector)
         )
@@ -297,7 +241,7 @@ def worker_command(
         logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is noise
 
         async def main(stop: asyncio.Event) -> None:
-            await worker_process(pipeline_store, temporal, settings, stop, task_queue)
+            await worker_process(pipeline_store, connection, settings, stop, temporal.task_queue)
 
         return main
 
