@@ -3,7 +3,8 @@
 Typer reads a command's options from its signature, so a group of flags would be repeated in
 every command that takes them. :func:`option_group` adds a group's flags to a command's
 signature instead, and hands the command one frozen object holding their values (its parameter
-named after the group). :class:`TemporalFlags` is the group of the commands that reach Temporal.
+named after the group). :class:`TemporalFlags` is the group of the commands that reach Temporal,
+:class:`CallLimits` that of the commands that run a worker.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from stripe_sync.service.activities import ActivitySettings
+    from stripe_sync.service.connector_policy import ConnectorPolicy
     from stripe_sync.service.temporal_connection import TemporalSettings
 
 
@@ -141,3 +144,45 @@ TEMPORAL_OPTIONS = [
 ]
 temporal_options = option_group("temporal", TemporalFlags, TEMPORAL_OPTIONS)
 """Adds the Temporal flags to a command; it takes them as ``temporal: TemporalFlags``."""
+
+
+@dataclass(frozen=True)
+class CallLimits:
+    """How long a worker's calls run: ``--backfill-time-limit`` and ``--live-time-limit``."""
+
+    backfill_time_limit: float
+    live_time_limit: float
+
+    def activity_settings(self, connectors: ConnectorPolicy) -> ActivitySettings:
+        """The worker's activity settings (importing the service modules only now)."""
+        from stripe_sync.service.activities import ActivitySettings
+
+        return ActivitySettings(
+            backfill_time_limit=self.backfill_time_limit,
+            live_time_limit=self.live_time_limit,
+            connectors=connectors,
+        )
+
+
+call_limits = option_group(
+    "limits",
+    CallLimits,
+    [
+        _option(
+            "backfill_time_limit",
+            Annotated[
+                float,
+                typer.Option("--backfill-time-limit", min=1, help="seconds per backfill call"),
+            ],
+            300.0,
+        ),
+        _option(
+            "live_time_limit",
+            Annotated[
+                float, typer.Option("--live-time-limit", min=1, help="seconds per live call")
+            ],
+            60.0,
+        ),
+    ],
+)
+"""Adds the call time limits to a command; it takes them as ``limits: CallLimits``."""

@@ -22,12 +22,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from stripe_sync.cli import exit_codes
-from stripe_sync.cli.option_groups import TemporalFlags, temporal_options
+from stripe_sync.cli.option_groups import CallLimits, TemporalFlags, call_limits, temporal_options
 from stripe_sync.cli.serve_engine_command import log_config
 from stripe_sync.protocol.errors import ConfigError
 
 if TYPE_CHECKING:
-    from stripe_sync.service.activities import ActivitySettings
     from stripe_sync.service.connector_policy import ConnectorPolicy
     from stripe_sync.service.store import PipelineStore
 
@@ -68,10 +67,6 @@ ApiToken = Annotated[
         show_default=False,
     ),
 ]
-BackfillLimit = Annotated[
-    float, typer.Option("--backfill-time-limit", min=1, help="seconds per backfill call")
-]
-LiveLimit = Annotated[float, typer.Option("--live-time-limit", min=1, help="seconds per live call")]
 AllowConnector = Annotated[
     list[str] | None,
     typer.Option(
@@ -129,20 +124,10 @@ def _connectors(allowed: list[str] | None) -> ConnectorPolicy:
     return ConnectorPolicy.allowing(allowed or [])
 
 
-def _activity_settings(
-    backfill_time_limit: float, live_time_limit: float, connectors: ConnectorPolicy
-) -> ActivitySettings:
-    from stripe_sync.service.activities import ActivitySettings
-
-    return ActivitySettings(
-        backfill_time_limit=backfill_time_limit,
-        live_time_limit=live_time_limit,
-        connectors=connectors,
-    )
-
-
 @service_app.command("dev")
+@call_limits
 def dev_command(
+    limits: CallLimits,
     port: Port = 8080,
     api_token: ApiToken = None,
     store: Store = None,
@@ -153,8 +138,6 @@ def dev_command(
         int | None,
         typer.Option("--temporal-port", help="Temporal dev server port (default: any free port)"),
     ] = None,
-    backfill_time_limit: BackfillLimit = 300.0,
-    live_time_limit: LiveLimit = 60.0,
     allow_connector: AllowConnector = None,
     store_key_file: StoreKeyFile = None,
 ) -> None:
@@ -176,7 +159,7 @@ def dev_command(
             print(f"api token: {token}", flush=True)
         connectors = _connectors(allow_connector)
         options = ApiOptions("127.0.0.1", port, token, log_config(), connectors)
-        settings = _activity_settings(backfill_time_limit, live_time_limit, connectors)
+        settings = limits.activity_settings(connectors)
 
         async def main(stop: asyncio.Event) -> None:
             await dev_process(pipeline_store, data_dir, temporal_port, options, settings, stop)
@@ -219,11 +202,11 @@ def api_command(
 
 @service_app.command("worker")
 @temporal_options
+@call_limits
 def worker_command(
     temporal: TemporalFlags,
+    limits: CallLimits,
     store: Store = None,
-    backfill_time_limit: BackfillLimit = 300.0,
-    live_time_limit: LiveLimit = 60.0,
     allow_connector: AllowConnector = None,
     store_key_file: StoreKeyFile = None,
 ) -> None:
@@ -234,9 +217,7 @@ def worker_command(
 
         pipeline_store = _postgres_store(store, store_key_file)
         connection = temporal.settings()
-        settings = _activity_settings(
-            backfill_time_limit, live_time_limit, _connectors(allow_connector)
-        )
+        settings = limits.activity_settings(_connectors(allow_connector))
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is noise
 
