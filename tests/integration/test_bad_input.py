@@ -42,7 +42,7 @@ def snapshot(database: Path) -> list[tuple]:
                     f'SELECT count(*), total(length(_raw_data)) FROM "{table}"'
                 ).fetchone(),
             )
-            if table not in ("_sync_state", "_sync_deleted")
+            if table not in ("_sync_state", "_sync_deleted", "_sync_lease")
             else (table, connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0])
             for table in tables
         ]

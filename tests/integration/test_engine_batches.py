@@ -1,5 +1,5 @@
-"""The engine moves batches of messages: same results as one message at a time, the fence and the
-time limit hold inside a batch, and records are counted per batch."""
+"""The engine moves batches of messages: same results as one message at a time, the confirmation
+watermark and the time limit hold inside a batch, and records are counted per batch."""
 
 from __future__ import annotations
 

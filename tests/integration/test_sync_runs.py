@@ -1,4 +1,5 @@
-"""Sync runs over the test connectors: limits, continuation, the fence, progress and increments."""
+"""Sync runs over the test connectors: limits, continuation, the confirmation watermark,
+progress and increments."""
 
 from __future__ import annotations
 
@@ -137,7 +138,7 @@ async def test_second_run_after_completion_is_incremental():
 
 async def test_terminal_status_waits_for_the_destination_to_confirm_its_states():
     streams = {"customers": {"records": 10, "page_size": 5}}
-    pipeline = make_pipeline(streams, name="fence", destination={"fail_after_records": 7})
+    pipeline = make_pipeline(streams, name="watermark", destination={"fail_after_records": 7})
     messages, end = await run_sync(pipeline)
     assert end["reason"] == "error"
     assert "customers" not in end["ending_state"]["engine"].get("terminal_streams", {})

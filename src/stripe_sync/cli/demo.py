@@ -199,7 +199,7 @@ def demo_command(
                 abort=abort,
             )
             end = await render_sync(messages, mode)
-            return exit_code_for_end(end) if end else exit_codes.INTERNAL_ERROR
+            return exit_code_for_end(end)
 
         code = run_command(main)
     if code == exit_codes.DONE and fresh_file is not None:

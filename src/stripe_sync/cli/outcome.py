@@ -16,9 +16,12 @@ INTERNAL_ERROR_HINT = (
 """The hint of an error the engine marks ``internal`` (its own failure, exit 1)."""
 
 
-def exit_code_for_end(end: dict[str, Any]) -> int:
-    """The worst outcome wins: 2 a configuration error, 1 an internal error, 5 other errors (global
-    or a failed stream), 4 aborted, 3 stopped by a limit with more to do, else 0."""
+def exit_code_for_end(end: dict[str, Any] | None) -> int:
+    """The worst outcome wins: 2 a configuration error, 1 an internal error (also when the call
+    never sent its ``end``), 5 other errors (global or a failed stream), 4 aborted, 3 stopped by a
+    limit with more to do, else 0."""
+    if end is None:
+        return exit_codes.INTERNAL_ERROR
     if credentials_refused(end):
         return exit_codes.USAGE_ERROR
     if end["reason"] == "error":

@@ -82,6 +82,22 @@ def _print(message: Message) -> None:
     sys.stdout.buffer.flush()
 
 
+async def _print_all(messages: AsyncIterator[Message], abort: asyncio.Event | None = None) -> int:
+    """Print each message, then the ``end``'s failure lines on stderr; the exit code its ``end``
+    calls for. With ``abort`` (for a call that does not watch it itself), stop as soon as it is
+    set: aborted."""
+    end: dict[str, Any] | None = None
+    async for message in messages:
+        _print(message)
+        if message["type"] == "end":
+            end = message["end"]
+        if abort is not None and abort.is_set():
+            return exit_codes.ABORTED
+    for line in failure_lines(end) if end is not None else []:
+        print(line, file=sys.stderr)
+    return exit_code_for_end(end)
+
+
 def _role(value: str) -> Role:
     if value not in ("source", "destination"):
         raise typer.BadParameter("--side must be 'source' or 'destination'")
@@ -132,8 +148,7 @@ def sync_command(
     """Sync source → destination; state from --state FILE or the destination's store."""
 
     async def main(abort: asyncio.Event) -> int:
-        end: dict[str, Any] | None = None
-        async for message in sync_messages(
+        messages = sync_messages(
             parse_pipeline(pipeline),
             state=state,
             engine_url=engine_url,
@@ -145,15 +160,8 @@ def sync_command(
             state_limit=state_limit,
             abort=abort,
             wait=wait,
-        ):
-            _print(message)
-            if message["type"] == "end":
-                end = message["end"]
-        if end is None:
-            return exit_codes.INTERNAL_ERROR
-        for line in failure_lines(end):
-            print(line, file=sys.stderr)
-        return exit_code_for_end(end)
+        )
+        return await _print_all(messages)
 
     raise typer.Exit(run_command(main))
 
@@ -169,16 +177,10 @@ def read_command(
 
     async def main(abort: asyncio.Event) -> int:
         saved = await FileStateStore(state).load("") if state is not None else None
-        end: dict[str, Any] | None = None
-        async for message in connector_calls.read(
+        messages = connector_calls.read(
             pipeline, saved, time_limit=time_limit, state_limit=state_limit
-        ):
-            _print(message)
-            if message["type"] == "end":
-                end = message["end"]
-            if abort.is_set():
-                return exit_codes.ABORTED
-        return exit_code_for_end(end) if end else exit_codes.INTERNAL_ERROR
+        )
+        return await _print_all(messages, abort)
 
     raise typer.Exit(run_command(main))
 

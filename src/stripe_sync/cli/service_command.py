@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from stripe_sync.cli import exit_codes
+from stripe_sync.cli.option_groups import CallLimits, TemporalFlags, call_limits, temporal_options
 from stripe_sync.cli.serve_engine_command import log_config
 from stripe_sync.protocol.errors import ConfigError
 
 if TYPE_CHECKING:
-    from stripe_sync.service.activities import ActivitySettings
     from stripe_sync.service.connector_policy import ConnectorPolicy
     from stripe_sync.service.store import PipelineStore
-    from stripe_sync.service.temporal_connection import TemporalSettings
 
 service_app = typer.Typer(
     help="Run pipelines on Temporal: the service API and its workers.",
@@ -68,36 +67,6 @@ ApiToken = Annotated[
         show_default=False,
     ),
 ]
-Address = Annotated[
-    str, typer.Option("--temporal-address", envvar="TEMPORAL_ADDRESS", help="HOST:PORT")
-]
-Namespace = Annotated[
-    str, typer.Option("--namespace", envvar="TEMPORAL_NAMESPACE", help="Temporal namespace")
-]
-Tls = Annotated[bool, typer.Option("--tls", help="connect with TLS (system roots)")]
-TlsCa = Annotated[
-    Path | None, typer.Option("--tls-ca", exists=True, dir_okay=False, help="CA certificate (PEM)")
-]
-TlsCert = Annotated[
-    Path | None, typer.Option("--tls-cert", exists=True, dir_okay=False, help="client cert (PEM)")
-]
-TlsKey = Annotated[
-    Path | None, typer.Option("--tls-key", exists=True, dir_okay=False, help="client key (PEM)")
-]
-TemporalApiKey = Annotated[
-    str | None,
-    typer.Option(
-        "--temporal-api-key",
-        envvar="TEMPORAL_API_KEY",
-        help="Temporal Cloud API key (default: none)",
-        show_default=False,
-    ),
-]
-TaskQueue = Annotated[str, typer.Option("--task-queue", help="Temporal task queue")]
-BackfillLimit = Annotated[
-    float, typer.Option("--backfill-time-limit", min=1, help="seconds per backfill call")
-]
-LiveLimit = Annotated[float, typer.Option("--live-time-limit", min=1, help="seconds per live call")]
 AllowConnector = Annotated[
     list[str] | None,
     typer.Option(
@@ -139,20 +108,6 @@ def _finish(prepare: Callable[[], Main]) -> None:
     os._exit(code)
 
 
-def _temporal(
-    address: str,
-    namespace: str,
-    tls: bool,
-    tls_ca: Path | None,
-    tls_cert: Path | None,
-    tls_key: Path | None,
-    api_key: str | None,
-) -> TemporalSettings:
-    from stripe_sync.service.temporal_connection import TemporalSettings
-
-    return TemporalSettings(address, namespace, tls, tls_ca, tls_cert, tls_key, api_key)
-
-
 def _postgres_store(url: str | None, key_file: Path | None) -> PipelineStore:
     from stripe_sync.service.sealing import load_sealer
     from stripe_sync.service.store import open_store, store_dialect
@@ -169,20 +124,10 @@ def _connectors(allowed: list[str] | None) -> ConnectorPolicy:
     return ConnectorPolicy.allowing(allowed or [])
 
 
-def _activity_settings(
-    backfill_time_limit: float, live_time_limit: float, connectors: ConnectorPolicy
-) -> ActivitySettings:
-    from stripe_sync.service.activities import ActivitySettings
-
-    return ActivitySettings(
-        backfill_time_limit=backfill_time_limit,
-        live_time_limit=live_time_limit,
-        connectors=connectors,
-    )
-
-
 @service_app.command("dev")
+@call_limits
 def dev_command(
+    limits: CallLimits,
     port: Port = 8080,
     api_token: ApiToken = None,
     store: Store = None,
@@ -193,8 +138,6 @@ def dev_command(
         int | None,
         typer.Option("--temporal-port", help="Temporal dev server port (default: any free port)"),
     ] = None,
-    backfill_time_limit: BackfillLimit = 300.0,
-    live_time_limit: LiveLimit = 60.0,
     allow_connector: AllowConnector = None,
     store_key_file: StoreKeyFile = None,
 ) -> None:
@@ -216,7 +159,7 @@ def dev_command(
             print(f"api token: {token}", flush=True)
         connectors = _connectors(allow_connector)
         options = ApiOptions("127.0.0.1", port, token, log_config(), connectors)
-        settings = _activity_settings(backfill_time_limit, live_time_limit, connectors)
+        settings = limits.activity_settings(connectors)
 
         async def main(stop: asyncio.Event) -> None:
             await dev_process(pipeline_store, data_dir, temporal_port, options, settings, stop)
@@ -227,19 +170,13 @@ def dev_command(
 
 
 @service_app.command("api")
+@temporal_options
 def api_command(
+    temporal: TemporalFlags,
     api_token: ApiToken = None,
     store: Store = None,
     host: Host = "127.0.0.1",
     port: Port = 8080,
-    temporal_address: Address = "127.0.0.1:7233",
-    namespace: Namespace = "default",
-    tls: Tls = False,
-    tls_ca: TlsCa = None,
-    tls_cert: TlsCert = None,
-    tls_key: TlsKey = None,
-    temporal_api_key: TemporalApiKey = None,
-    task_queue: TaskQueue = "stripe-sync",
     allow_connector: AllowConnector = None,
     store_key_file: StoreKeyFile = None,
 ) -> None:
@@ -252,13 +189,11 @@ def api_command(
             raise ConfigError("--api-token (or STRIPE_SYNC_API_TOKEN) is required")
         connectors = _connectors(allow_connector)
         pipeline_store = _postgres_store(store, store_key_file)
-        temporal = _temporal(
-            temporal_address, namespace, tls, tls_ca, tls_cert, tls_key, temporal_api_key
-        )
+        settings = temporal.settings()
         options = ApiOptions(host, port, api_token, log_config(), connectors)
 
         async def main(stop: asyncio.Event) -> None:
-            await api_process(pipeline_store, temporal, options, stop, task_queue)
+            await api_process(pipeline_store, settings, options, stop, temporal.task_queue)
 
         return main
 
@@ -266,18 +201,12 @@ def api_command(
 
 
 @service_app.command("worker")
+@temporal_options
+@call_limits
 def worker_command(
+    temporal: TemporalFlags,
+    limits: CallLimits,
     store: Store = None,
-    temporal_address: Address = "127.0.0.1:7233",
-    namespace: Namespace = "default",
-    tls: Tls = False,
-    tls_ca: TlsCa = None,
-    tls_cert: TlsCert = None,
-    tls_key: TlsKey = None,
-    temporal_api_key: TemporalApiKey = None,
-    task_queue: TaskQueue = "stripe-sync",
-    backfill_time_limit: BackfillLimit = 300.0,
-    live_time_limit: LiveLimit = 60.0,
     allow_connector: AllowConnector = None,
     store_key_file: StoreKeyFile = None,
 ) -> None:
@@ -287,17 +216,13 @@ def worker_command(
         from stripe_sync.service.processes import worker_process
 
         pipeline_store = _postgres_store(store, store_key_file)
-        temporal = _temporal(
-            temporal_address, namespace, tls, tls_ca, tls_cert, tls_key, temporal_api_key
-        )
-        settings = _activity_settings(
-            backfill_time_limit, live_time_limit, _connectors(allow_connector)
-        )
+        connection = temporal.settings()
+        settings = limits.activity_settings(_connectors(allow_connector))
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is noise
 
         async def main(stop: asyncio.Event) -> None:
-            await worker_process(pipeline_store, temporal, settings, stop, task_queue)
+            await worker_process(pipeline_store, connection, settings, stop, temporal.task_queue)
 
         return main
 

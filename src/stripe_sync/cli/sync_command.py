@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import typer
 
-from stripe_sync.cli import exit_codes
 from stripe_sync.cli.outcome import exit_code_for_end
 from stripe_sync.cli.output import OutputMode, render_sync
 from stripe_sync.cli.pipeline_commands import (
@@ -299,6 +298,6 @@ def sync_command(
         else:
             messages = call(time_limit)
         end = await render_sync(messages, mode, api_key_source(ctx))
-        return exit_code_for_end(end) if end else exit_codes.INTERNAL_ERROR
+        return exit_code_for_end(end)
 
     raise typer.Exit(run_command(main))

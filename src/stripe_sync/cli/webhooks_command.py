@@ -19,7 +19,6 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from stripe_sync.cli import exit_codes
 from stripe_sync.cli.outcome import exit_code_for_end
 from stripe_sync.cli.output import OutputMode, render_sync
 from stripe_sync.cli.pipeline_commands import TimeLimitOption, sync_messages
@@ -165,6 +164,6 @@ def serve_command(
         finally:
             server.should_exit = True
             await serving
-        return exit_code_for_end(end) if end else exit_codes.INTERNAL_ERROR
+        return exit_code_for_end(end)
 
     raise typer.Exit(run_command(main))

@@ -1,1 +1,1 @@
-"""The engine: read / write / sync with sync runs, limits, the commit fence and progress."""
+"""The engine: read / write / sync with sync runs, limits, the confirmation watermark and progress."""

@@ -3,7 +3,7 @@
 One call = optional backfill phase + optional live phase. In each phase a source task forwards
 records and states to the destination through a bounded queue (back-pressure) while a destination
 task consumes what the destination confirms. Confirmed states advance the SyncState and are saved;
-terminal statuses wait behind the commit fence until every state emitted before them is confirmed.
+terminal statuses wait behind the confirmation watermark until every earlier state is confirmed.
 Everything the client sees goes through one output queue: ``catalog`` first, ``progress``, ``log``,
 confirmed ``source_state``, and exactly one ``end``, whatever fails: an unexpected exception in the
 engine itself ends the call with an engine ``system_error`` (``end.error.internal``). The output queue
@@ -339,7 +339,7 @@ class Session:
 
 
 class Phase:
-    """One source → destination pass with the fence, limits and cancellation."""
+    """One source → destination pass with the confirmation watermark, limits and cancellation."""
 
     def __init__(self, session: Session, catalog: dict[str, Any]) -> None:
         self.s = session
@@ -530,7 +530,7 @@ class Phase:
         return stream_key(stream, account)
 
     def _source_state(self, message: Message) -> bool:
-        """Number a state for the commit fence; False when it is not for the destination."""
+        """Number a state for the confirmation watermark; False when it is not for the destination."""
         payload = message["source_state"]
         if payload.get("state_type", "stream") == "stream":
             key = self._known(payload["stream"], payload.get("account"))
@@ -568,9 +568,9 @@ class Phase:
         elif status in TERMINAL:
             self.finished.add(key)
             self.pending_terminal.append((self.sequence, key, payload))
-            self._apply_fenced()
+            self._apply_confirmed_terminals()
 
-    def _apply_fenced(self) -> None:
+    def _apply_confirmed_terminals(self) -> None:
         s = self.s
         ready = [entry for entry in self.pending_terminal if entry[0] <= self.watermark]
         if not ready:
@@ -613,7 +613,7 @@ class Phase:
             if not source_task.done():
                 source_task.cancel()
             self._drain()
-        self._apply_fenced()
+        self._apply_confirmed_terminals()
 
     def _drain(self) -> None:
         """Empty the queue so a source blocked on a full queue can see its cancellation."""
@@ -660,7 +660,7 @@ class Phase:
         s.tracker.state(key)
         s.confirmed_count += 1
         s.emit("source_state", payload, s.destination_label)
-        self._apply_fenced()
+        self._apply_confirmed_terminals()
         if s.state_limit is not None and s.confirmed_count >= s.state_limit:
             s.stop.set("state_limit")
 

@@ -2,7 +2,7 @@
 
 A run freezes ``started_at`` when it begins; continuing it keeps that bound, so a backfill never
 chases a moving target. Terminal statuses, range completions and source states are applied here;
-the fence that delays them until the destination confirmed the records lives in ``sync``.
+the confirmation watermark that delays them until the destination confirmed the records lives in ``sync``.
 
 A source that syncs several accounts says so in its catalog (``per_account``): its progress and
 state keys are ``"<account>/<stream>"``, which the engine learns as the source starts them

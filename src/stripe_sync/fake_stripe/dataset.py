@@ -9,8 +9,9 @@ their first page inside the parent and page the rest through their ``url``.
 
 Objects created, changed or deleted through the API live in each collection's
 :class:`~stripe_sync.fake_stripe.overlay.Overlay`: a collection addresses its objects by *ordinal*
-(the seeded index, or a negative number for added objects; see :mod:`.overlay`). Connected
-accounts (one :class:`AccountData` per account, keyed differently) are meant to sit on these classes.
+(the seeded index, or a negative number for added objects; see :mod:`.overlay`). The platform and
+each connected account hold one :class:`AccountData` each, built from these classes with a key
+derived from the seed and the account id, so every account serves its own objects.
 """
 
 from __future__ import annotations

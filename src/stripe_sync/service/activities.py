@@ -55,7 +55,7 @@ from stripe_sync.service.store import (
     StoredPipeline,
     StoredStateStore,
     new_id,
-    utc_now,
+    utc_timestamp,
 )
 from stripe_sync.service.workflow_types import (
     BACKFILL,
@@ -100,7 +100,7 @@ class RunRecorder:
             "mode": mode,
             "worker": worker,
             "attempt": activity.info().attempt,
-            "started_at": utc_now(),
+            "started_at": utc_timestamp(),
             "event_count": 0,
         }
         if request.account is not None:
@@ -173,7 +173,7 @@ class RunRecorder:
 
     async def finish(self, outcome: SyncOutcome) -> None:
         self.run.update(
-            ended_at=utc_now(),
+            ended_at=utc_timestamp(),
             reason=outcome.reason,
             has_more=outcome.has_more,
             record_count=outcome.record_count,

@@ -17,6 +17,7 @@ others are dropped). An account refused by Stripe parks its own child in ``error
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -25,25 +26,21 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, FailureError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from stripe_sync.service.activities import PipelineActivities
     from stripe_sync.service.workflow_types import (
-        LIST_ACCOUNTS,
         PERMANENT_FAILURES,
-        REPORT_STATUS,
-        SETUP,
-        TEARDOWN,
-        AccountListing,
         AccountStatus,
         Carry,
         PipelineStatus,
         PipelineWorkflowInput,
         PlatformCarry,
         PlatformWorkflowInput,
-        SyncOutcome,
         SyncRequest,
         WebhookRef,
         account_workflow_id,
     )
     from stripe_sync.service.workflows import (
+        ActivityMethod,
         PipelineWorkflow,
         failure_reason,
         history_is_long,
@@ -62,7 +59,8 @@ CHILDREN_DELETE_TIMEOUT = timedelta(minutes=10)
 class Forward:
     """A signal for children: every child started (``account`` None) or one."""
 
-    signal: str
+    signal: Callable[..., Any]
+    """A :class:`PipelineWorkflow` signal method."""
     account: str | None = None
     arg: Any = None
 
@@ -113,7 +111,7 @@ class PlatformWorkflow:
                         )
             await self.forward()
             await self.children_deleted()
-            await self.call(TEARDOWN, SyncOutcome, interruptible=False)
+            await self.call(PipelineActivities.teardown, interruptible=False)
         except ActivityError as err:
             if is_pipeline_gone(err):
                 return
@@ -122,7 +120,7 @@ class PlatformWorkflow:
     # -- steps -----------------------------------------------------------------------------
 
     async def setup(self) -> None:
-        outcome = await self.call(SETUP, SyncOutcome)
+        outcome = await self.call(PipelineActivities.setup)
         if outcome is None:
             return
         if outcome.permanent_error:
@@ -132,7 +130,7 @@ class PlatformWorkflow:
 
     async def list_accounts(self) -> None:
         self.list_requested = False
-        listing = await self.call(LIST_ACCOUNTS, AccountListing)
+        listing = await self.call(PipelineActivities.list_accounts)
         if listing is None:
             return
         if listing.failure_type in PERMANENT_FAILURES:
@@ -156,7 +154,7 @@ class PlatformWorkflow:
                     parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 )
             except WorkflowAlreadyStartedError:  # a parent started anew adopts the running child
-                self.outbox.append(Forward(REPORT_STATUS, account))
+                self.outbox.append(Forward(PipelineWorkflow.report_status, account))
 
     async def forward(self) -> None:
         """Send the signals waiting in the outbox to their children."""
@@ -168,11 +166,13 @@ class PlatformWorkflow:
                 child = workflow.get_external_workflow_handle(
                     account_workflow_id(self.pipeline_id, account)
                 )
-                args = [] if forward.arg is None else [forward.arg]
                 try:
-                    await child.signal(forward.signal, args=args)
+                    if forward.arg is None:
+                        await child.signal(forward.signal)
+                    else:
+                        await child.signal(forward.signal, forward.arg)
                 except FailureError:  # the child no longer runs
-                    if forward.signal == "delete":
+                    if forward.signal is PipelineWorkflow.delete:
                         self.deleted.add(account)
 
     async def children_deleted(self) -> None:
@@ -182,16 +182,16 @@ class PlatformWorkflow:
                 timeout=CHILDREN_DELETE_TIMEOUT,
             )
 
-    async def call(self, name: str, result_type: type[T], interruptible: bool = True) -> T | None:
+    async def call(self, method: ActivityMethod[T], interruptible: bool = True) -> T | None:
         def interrupted() -> bool:
             return interruptible and (self.deleting or self.carry.paused)
 
         try:
-            return await run_call(name, SyncRequest(self.pipeline_id), result_type, interrupted)
+            return await run_call(method, SyncRequest(self.pipeline_id), interrupted)
         except ActivityError as err:
             if is_pipeline_gone(err):
                 raise
-            self.carry.error = failure_reason(name, err)  # parked, never failed
+            self.carry.error = failure_reason(method, err)  # parked, never failed
             return None
 
     # -- state -----------------------------------------------------------------------------
@@ -215,28 +215,28 @@ class PlatformWorkflow:
     @workflow.signal
     def pause(self) -> None:
         self.carry.paused = True
-        self.outbox.append(Forward("pause"))
+        self.outbox.append(Forward(PipelineWorkflow.pause))
 
     @workflow.signal
     def resume(self) -> None:
         self.carry.paused = False
         self.carry.error = None
-        self.outbox.append(Forward("resume"))
+        self.outbox.append(Forward(PipelineWorkflow.resume))
 
     @workflow.signal
     def delete(self) -> None:
         self.deleting = True
-        self.outbox.append(Forward("delete"))
+        self.outbox.append(Forward(PipelineWorkflow.delete))
 
     @workflow.signal
     def sync_now(self) -> None:
         self.list_requested = True
-        self.outbox.append(Forward("sync_now"))
+        self.outbox.append(Forward(PipelineWorkflow.sync_now))
 
     @workflow.signal
     def webhook_event(self, ref: WebhookRef) -> None:
         if ref.account in self.carry.admission.admitted:
-            self.outbox.append(Forward("webhook_event", ref.account, ref))
+            self.outbox.append(Forward(PipelineWorkflow.webhook_event, ref.account, ref))
         # an account not started yet reads everything when it backfills
 
     @workflow.signal

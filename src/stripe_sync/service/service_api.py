@@ -29,6 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
+from temporalio import workflow
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -56,7 +57,7 @@ from stripe_sync.service.store import (
     PipelineStore,
     StoredPipeline,
     VersionConflict,
-    utc_now,
+    utc_timestamp,
 )
 from stripe_sync.service.workflow_end import ended_status
 from stripe_sync.service.workflow_types import (
@@ -95,6 +96,13 @@ SSE_KEEPALIVE_S = 15.0
 
 
 IfMatch = Annotated[str | None, Header()]
+Signal = Callable[..., Any]
+"""A :class:`PipelineWorkflow` signal method, sent by reference rather than by a typed name."""
+
+
+def signal_name(signal: Signal) -> str:
+    """The name a signal method is registered under (signal-with-start takes the name)."""
+    return workflow._SignalDefinition.must_name_from_fn_or_str(signal)
 
 
 class PipelinePatch(BaseModel):
@@ -193,7 +201,7 @@ class Service:
         self.store = store
         self.task_queue = task_queue
         self.client: Client | None = None
-        self.started_at = utc_now()
+        self.started_at = utc_timestamp()
         self.answered_at: dict[str, str] = {}
         """When a worker last answered the status query of each pipeline (this process)."""
 
@@ -202,14 +210,17 @@ class Service:
         assert self.client is not None, "the service API is not started"
         return self.client
 
-    async def start(self, pipeline: StoredPipeline, signal: str | None = None, *args: Any) -> None:
+    async def start(
+        self, pipeline: StoredPipeline, signal: Signal | None = None, *args: Any
+    ) -> None:
         """Signal the pipeline's workflow, starting it first when it is not running (a new one
-        starts paused when the pipeline is)."""
+        starts paused when the pipeline is). ``signal`` is a :class:`PipelineWorkflow` method; a
+        :class:`PlatformWorkflow` takes the same signals under the same names."""
         paused = pipeline.desired_status == "paused"
         options: dict[str, Any] = {
             "id": workflow_id(pipeline.id),
             "task_queue": self.task_queue,
-            "start_signal": signal,
+            "start_signal": None if signal is None else signal_name(signal),
             "start_signal_args": list(args),
         }
         if is_platform(pipeline.spec):
@@ -228,7 +239,7 @@ class Service:
             status: PipelineStatus = await handle.query(
                 PipelineWorkflow.status, rpc_timeout=QUERY_TIMEOUT
             )
-            self.answered_at[pipeline.id] = utc_now()
+            self.answered_at[pipeline.id] = utc_timestamp()
             return status
         except RPCError as exc:
             if unanswered(exc):
@@ -289,7 +300,7 @@ class Service:
         )
 
     async def command(
-        self, pipeline_id: str, signal: str, desired: DesiredStatus | None, if_match: str | None
+        self, pipeline_id: str, signal: Signal, desired: DesiredStatus | None, if_match: str | None
     ) -> StoredPipeline:
         stored = await self.store.get(pipeline_id)
         if desired is not None:
@@ -414,22 +425,28 @@ def create_service_app(
         pipeline_id: str, response: Response, if_match: IfMatch = None
     ) -> PipelineView:
         """Tear the destination's tables down and forget the pipeline (asynchronously)."""
-        stored = await service.command(pipeline_id, "delete", "deleting", if_match)
+        stored = await service.command(pipeline_id, PipelineWorkflow.delete, "deleting", if_match)
         response.headers["ETag"] = etag(stored)
         return await service.view(stored)
 
     @api.post("/pipelines/{pipeline_id}/pause", status_code=202)
     async def pause(pipeline_id: str, if_match: IfMatch = None) -> PipelineView:
-        return await service.view(await service.command(pipeline_id, "pause", "paused", if_match))
+        return await service.view(
+            await service.command(pipeline_id, PipelineWorkflow.pause, "paused", if_match)
+        )
 
     @api.post("/pipelines/{pipeline_id}/resume", status_code=202)
     async def resume(pipeline_id: str, if_match: IfMatch = None) -> PipelineView:
-        return await service.view(await service.command(pipeline_id, "resume", "active", if_match))
+        return await service.view(
+            await service.command(pipeline_id, PipelineWorkflow.resume, "active", if_match)
+        )
 
     @api.post("/pipelines/{pipeline_id}/sync", status_code=202)
     async def sync_now(pipeline_id: str) -> PipelineView:
         """Start a new, incremental run now (after the backfill in flight, if any)."""
-        return await service.view(await service.command(pipeline_id, "sync_now", None, None))
+        return await service.view(
+            await service.command(pipeline_id, PipelineWorkflow.sync_now, None, None)
+        )
 
     @api.get("/pipelines/{pipeline_id}/runs")
     async def runs(pipeline_id: str, limit: int = 50) -> RunList:
@@ -492,7 +509,8 @@ def create_service_app(
             return error_response(
                 503, "rate_limit", "webhook deferred: too many events wait for this pipeline"
             )
-        await service.start(stored, "webhook_event", WebhookRef(event["id"], account))
+        ref = WebhookRef(event["id"], account)
+        await service.start(stored, PipelineWorkflow.webhook_event, ref)
         return JSONResponse({"received": True})
 
     app.include_router(api)

@@ -112,7 +112,8 @@ class VersionConflict(Exception):
         self.current = current
 
 
-def utc_now() -> str:
+def utc_timestamp() -> str:
+    """Now as the store writes it: ISO 8601 text in UTC with microseconds."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -220,7 +221,7 @@ class PipelineStore:
                     conn.execute(statement)
                 conn.execute(
                     self._sql("INSERT INTO pipeline_store_migrations VALUES (%s, %s)"),
-                    (number, utc_now()),
+                    (number, utc_timestamp()),
                 )
             self._seal_clear_specs(conn)
             return len(MIGRATIONS)
@@ -254,7 +255,7 @@ class PipelineStore:
     # -- pipelines -------------------------------------------------------------------------
 
     async def create(self, spec: dict[str, Any]) -> StoredPipeline:
-        now = utc_now()
+        now = utc_timestamp()
         pipeline = StoredPipeline(new_id("pl"), spec, "active", 1, now, now)
 
         def work(conn: Any) -> None:
@@ -307,7 +308,7 @@ class PipelineStore:
                 desired_status or stored.desired_status,
                 stored.version + 1,
                 stored.created_at,
-                utc_now(),
+                utc_timestamp(),
             )
             cursor = conn.execute(
                 self._sql(
@@ -374,7 +375,7 @@ class PipelineStore:
                     "INSERT INTO pipeline_states VALUES (%s, %s, %s) ON CONFLICT (pipeline_id) "
                     "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
                 ),
-                (pipeline_id, _dumps(state), utc_now()),
+                (pipeline_id, _dumps(state), utc_timestamp()),
             )
 
         await self._run(work)
@@ -411,7 +412,7 @@ class PipelineStore:
                     "INSERT INTO webhook_events VALUES (%s, %s, %s, %s) "
                     "ON CONFLICT (pipeline_id, event_id) DO NOTHING"
                 ),
-                (pipeline_id, event_id, utc_now(), event.decode()),
+                (pipeline_id, event_id, utc_timestamp(), event.decode()),
             )
 
         await self._run(work)
@@ -462,7 +463,7 @@ class PipelineStore:
                     "INSERT INTO pipeline_progress VALUES (%s, %s, %s) ON CONFLICT (pipeline_id) "
                     "DO UPDATE SET progress = excluded.progress, updated_at = excluded.updated_at"
                 ),
-                (pipeline_id, _dumps(progress), utc_now()),
+                (pipeline_id, _dumps(progress), utc_timestamp()),
             )
 
         await self._run(work)

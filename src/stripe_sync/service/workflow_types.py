@@ -12,7 +12,7 @@ from stripe_sync.service.admission import Admission
 
 TASK_QUEUE = "stripe-sync"
 
-# Activity names (the workflow refers to activities by name, so it never imports engine code).
+# Activity names (the workflows start the methods of ``PipelineActivities``, registered under these).
 SETUP = "setup_pipeline"
 BACKFILL = "backfill_pipeline"
 LIVE = "live_pipeline"
@@ -22,8 +22,6 @@ LIST_ACCOUNTS = "list_accounts"
 # Signals between a platform pipeline's workflow and its children (besides the pipeline's own).
 ACCOUNT_STATUS = "account_status"
 """child → parent: the child's status changed."""
-REPORT_STATUS = "report_status"
-"""parent → child: report your status again (a new parent adopts a running child)."""
 
 PERMANENT_FAILURES = frozenset({"auth_error", "config_error", "permission_error"})
 """Global errors that retrying cannot fix: the pipeline waits in ``error`` until a user acts."""

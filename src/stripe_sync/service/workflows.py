@@ -25,22 +25,18 @@ streams go live. The history is kept short by continuing as new.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from temporalio import workflow
+from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from stripe_sync.service.activities import PipelineActivities
     from stripe_sync.service.workflow_types import (
         ACCOUNT_STATUS,
-        BACKFILL,
-        LIVE,
-        REPORT_STATUS,
-        SETUP,
-        TEARDOWN,
         AccountStatus,
         Carry,
         PipelineStatus,
@@ -52,6 +48,10 @@ with workflow.unsafe.imports_passed_through():
     )
 
 T = TypeVar("T")
+
+ActivityMethod = Callable[[PipelineActivities, SyncRequest], Awaitable[T]]
+"""A :class:`PipelineActivities` method: the workflows start activities by reference, so the
+argument and result types are checked."""
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 ACTIVITY_TIMEOUT = timedelta(hours=2)
@@ -71,10 +71,14 @@ def stream_retry_delay(failures: int) -> timedelta:
     return min(STREAM_RETRY_FIRST * 2 ** max(0, failures - 1), STREAM_RETRY_MAX)
 
 
+def activity_name(method: ActivityMethod[T]) -> str:
+    """The name an activity method is registered under (its ``activity.defn(name=...)``)."""
+    return activity._Definition.must_from_callable(method).name or method.__name__
+
+
 async def run_call(
-    name: str,
+    method: ActivityMethod[T],
     request: SyncRequest,
-    result_type: type[T],
     interrupted: Callable[[], bool],
     until: datetime | None = None,
 ) -> T | None:
@@ -82,10 +86,9 @@ async def run_call(
 
     Returns None when it was cancelled before it could answer.
     """
-    handle = workflow.start_activity(
-        name,
+    handle = workflow.start_activity_method(
+        method,
         request,
-        result_type=result_type,
         start_to_close_timeout=ACTIVITY_TIMEOUT,
         heartbeat_timeout=HEARTBEAT_TIMEOUT,
         retry_policy=TRANSIENT_RETRY,
@@ -107,11 +110,11 @@ async def run_call(
         raise
 
 
-def failure_reason(name: str, err: ActivityError) -> str:
+def failure_reason(method: ActivityMethod[T], err: ActivityError) -> str:
     """Why a call failed for good (its retry policy gave up): the ``error`` a workflow parks in."""
     cause = err.cause
     message = cause.message if isinstance(cause, FailureError) else str(err)
-    return f"system_error: {name} failed: {message}"
+    return f"system_error: {activity_name(method)} failed: {message}"
 
 
 def is_pipeline_gone(err: ActivityError) -> bool:
@@ -167,7 +170,7 @@ class PipelineWorkflow:
                     await self.backfill()
                 else:
                     await self.live()
-            await self.run_activity(TEARDOWN, interruptible=False)
+            await self.run_activity(PipelineActivities.teardown, interruptible=False)
             await self.report(PipelineStatus("deleted"))
         except ActivityError as err:
             if is_pipeline_gone(err):
@@ -177,13 +180,13 @@ class PipelineWorkflow:
     # -- steps -----------------------------------------------------------------------------
 
     async def setup(self) -> None:
-        outcome = await self.run_activity(SETUP)
+        outcome = await self.run_activity(PipelineActivities.setup)
         if outcome is not None and not self.park_on_error(outcome):
             self.carry.set_up = True
 
     async def backfill(self) -> None:
         self.carry.backfill_pending = True
-        outcome = await self.run_activity(BACKFILL)
+        outcome = await self.run_activity(PipelineActivities.backfill)
         if outcome is None or self.park_on_error(outcome) or outcome.has_more:
             return
         self.carry.backfill_pending = False
@@ -199,7 +202,7 @@ class PipelineWorkflow:
         event_ids, self.carry.event_ids = self.carry.event_ids, []
         retry_at = self.carry.stream_retry_at
         outcome = await self.run_activity(
-            LIVE,
+            PipelineActivities.live,
             event_ids=event_ids,
             until=datetime.fromisoformat(retry_at) if retry_at else None,
         )
@@ -222,7 +225,7 @@ class PipelineWorkflow:
 
     async def run_activity(
         self,
-        name: str,
+        method: ActivityMethod[SyncOutcome],
         *,
         event_ids: list[str] | None = None,
         until: datetime | None = None,
@@ -233,15 +236,16 @@ class PipelineWorkflow:
         def interrupted() -> bool:
             if not interruptible:
                 return False
-            return self.deleting or self.carry.paused or (name == LIVE and self.sync_requested)
+            live = method is PipelineActivities.live
+            return self.deleting or self.carry.paused or (live and self.sync_requested)
 
         request = SyncRequest(self.pipeline_id, event_ids or [], self.account)
         try:
-            return await run_call(name, request, SyncOutcome, interrupted, until)
+            return await run_call(method, request, interrupted, until)
         except ActivityError as err:
             if is_pipeline_gone(err):
                 raise
-            self.carry.error = failure_reason(name, err)  # parked, never failed
+            self.carry.error = failure_reason(method, err)  # parked, never failed
             return None
 
     async def report(self, status: PipelineStatus) -> None:
@@ -250,6 +254,7 @@ class PipelineWorkflow:
             return
         self.reported = (status.status, status.reason)
         parent = workflow.get_external_workflow_handle(workflow_id(self.pipeline_id))
+        # by name: PlatformWorkflow imports this module, so it cannot be referenced from here
         with contextlib.suppress(FailureError):  # the platform pipeline is gone
             await parent.signal(
                 ACCOUNT_STATUS, AccountStatus(self.account, status.status, status.reason)
@@ -280,7 +285,7 @@ class PipelineWorkflow:
     def sync_now(self) -> None:
         self.sync_requested = True
 
-    @workflow.signal(name=REPORT_STATUS)
+    @workflow.signal
     async def report_status(self) -> None:
         self.reported = None
         await self.report(self.status())
