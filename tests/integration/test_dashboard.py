@@ -9,7 +9,9 @@ new run, delete. Another pipeline reads with a restricted key, so one stream fai
 shows the error with its hint; one with a refused key is fixed from the Edit page (a stale edit
 refused with 412 first); a live pipeline shows its live call's own figures. A service of its own
 loses its only worker mid-backfill: the page says "no worker" and for how long, and once a new
-worker takes over the killed call ends `lost`. Screenshots go to `test-artifacts/`.
+worker takes over the killed call ends `lost`. A pipeline over seeded subscription histories shows
+MRR by month (chart and table) as worked out in plain Python from the fake's objects.
+Screenshots go to `test-artifacts/`.
 """
 
 from __future__ import annotations
