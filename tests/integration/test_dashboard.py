@@ -582,6 +582,7 @@ def test_no_worker_is_shown_and_the_killed_call_ends_lost(
         page.screenshot(path=artifact("dashboard-detail-no-worker.png"), full_page=True)
 
         common = ["--store", store_url, "--temporal-address", temporal_address]
+        common += ["--store-key-file", str(tmp_path / "store.key")]  # service_processes' key
         replacement = ServiceProcess(
             ["worker", *common, "--task-queue", queue, "--live-time-limit", "3"],
             tmp_path / "replacement.log",
