@@ -9,7 +9,9 @@ new run, delete. Another pipeline reads with a restricted key, so one stream fai
 shows the error with its hint; one with a refused key is fixed from the Edit page (a stale edit
 refused with 412 first); a live pipeline shows its live call's own figures. A service of its own
 loses its only worker mid-backfill: the page says "no worker" and for how long, and once a new
-worker takes over the killed call ends `lost`. Screenshots go to `test-artifacts/`.
+worker takes over the killed call ends `lost`. A pipeline over seeded subscription histories shows
+MRR by month (chart and table) as worked out in plain Python from the fake's objects.
+Screenshots go to `test-artifacts/`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from tests.support.browser import artifact, chromium
+from tests.support.metrics import expected_metrics
 from tests.support.postgres import PostgresServer
 from tests.support.stripe import fake_stripe
 from tests.support.temporal import TOKEN, ServiceClient, ServiceProcess, service_processes
@@ -40,6 +43,8 @@ RESTRICTED = "rk_test_nocharges2112"
 BAD_KEY = "sk_test_notaccepted8080"
 STREAMS = ["customers", "products", "prices"]
 OBJECTS = {"customers": 1200, "products": 200, "prices": 400, "charges": 100}
+METRICS_OBJECTS = {"*": 0, "subscriptions": 60, "customers": 40}
+METRICS_MONTHS = 12
 WAIT_MS = 20_000  # for anything the page shows (the backfill included)
 
 
@@ -577,6 +582,7 @@ def test_no_worker_is_shown_and_the_killed_call_ends_lost(
         page.screenshot(path=artifact("dashboard-detail-no-worker.png"), full_page=True)
 
         common = ["--store", store_url, "--temporal-address", temporal_address]
+        common += ["--store-key-file", str(tmp_path / "store.key")]  # service_processes' key
         replacement = ServiceProcess(
             ["worker", *common, "--task-queue", queue, "--live-time-limit", "3"],
             tmp_path / "replacement.log",
@@ -593,3 +599,57 @@ def test_no_worker_is_shown_and_the_killed_call_ends_lost(
             assert [run.get("reason") for run in runs].count("lost") == 1
         finally:
             replacement.stop()
+
+
+def test_the_metrics_show_mrr_by_month_as_worked_out_from_the_fake(
+    page: Page, dashboard: Dashboard
+):
+    histories = FakeStripe(
+        seed=5, objects=METRICS_OBJECTS, subscription_histories=True, api_keys=[KEY]
+    )
+    with histories:
+        streams = ["subscriptions", "subscription_items"]
+        pipeline_id = dashboard.create("metrics", KEY, streams, base_url=histories.url)
+        dashboard.client.wait_status(pipeline_id, "live")
+        answer = dashboard.client.get(f"/pipelines/{pipeline_id}/metrics?months={METRICS_MONTHS}")
+        expected = expected_metrics(histories, int(time.time()), METRICS_MONTHS)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["metrics"] == expected
+        assert any(row["churn"] for row in expected) and any(row["new"] for row in expected)
+        refused = dashboard.client.get(f"/pipelines/{pipeline_id}/metrics?months=0")
+        assert refused.status_code == 400 and "months" in refused.json()["error"]["message"]
+
+        sign_in(page, dashboard)
+        page.locator(f'tr[data-pipeline="{pipeline_id}"]').get_by_role("link").first.click()
+        rows = page.locator("table.metrics tbody tr")
+        expect(rows).to_have_count(len(expected))
+        for row, want in zip(rows.all(), expected, strict=True):
+            assert row.get_attribute("data-month") == want["month"]
+            assert row.get_attribute("data-currency") == want["currency"]
+            for field in ("mrr", "new", "expansion", "contraction", "churn", "reactivation"):
+                cell = row.locator(f'td[data-field="{field}"]')
+                assert cell.get_attribute("data-value") == str(want[field]), field
+                major = f"{want[field] / 100:,.2f} {want['currency'].upper()}"
+                assert cell.inner_text() == major, field
+            subscribers = row.locator('td[data-field="subscribers"]').inner_text()
+            assert count(subscribers) == want["subscribers"]
+        for currency in ("eur", "usd"):
+            chart = page.locator(f'figure[data-currency="{currency}"]')
+            bars = chart.locator("rect.bar-mrr")
+            wanted = [row for row in expected if row["currency"] == currency]
+            expect(bars).to_have_count(len(wanted))
+            drawn = [
+                (bar.get_attribute("data-month"), bar.get_attribute("data-mrr"))
+                for bar in bars.all()
+            ]
+            assert drawn == [(row["month"], str(row["mrr"])) for row in wanted]
+            heights = [float(bar.get_attribute("height") or 0) for bar in bars.all()]
+            peak = max(row["mrr"] for row in wanted)
+            tallest = heights[[row["mrr"] for row in wanted].index(peak)]
+            assert tallest == max(heights) > 0
+            expect(chart.locator(".chart-summary")).to_contain_text(
+                f"now {wanted[-1]['mrr'] / 100:,.2f} {currency.upper()}"
+            )
+        page.screenshot(path=artifact("dashboard-detail-metrics.png"), full_page=True)
+        deleted = dashboard.client.request("DELETE", f"/pipelines/{pipeline_id}")
+        assert deleted.status_code == 202

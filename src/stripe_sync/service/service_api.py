@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -33,6 +33,7 @@ from temporalio import workflow
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from stripe_sync.metrics import monthly_metrics
 from stripe_sync.protocol.errors import ConfigError
 from stripe_sync.service.api_errors import install_error_answers
 from stripe_sync.service.connector_policy import ConnectorPolicy
@@ -162,6 +163,12 @@ class PipelineList(BaseModel):
 
 class RunList(BaseModel):
     runs: list[dict[str, Any]]
+
+
+class MetricsView(BaseModel):
+    metrics: list[dict[str, Any]] = Field(
+        description="one row per month and currency, the oldest first (docs/metrics.md)"
+    )
 
 
 class Unauthorized(Exception):
@@ -453,6 +460,17 @@ def create_service_app(
         await store.get(pipeline_id)
         return RunList(runs=await store.runs(pipeline_id, max(1, min(limit, 500))))
 
+    @api.get("/pipelines/{pipeline_id}/metrics")
+    async def metrics(
+        pipeline_id: str, months: Annotated[int, Query(ge=1, le=120)] = 12
+    ) -> MetricsView:
+        """MRR, its movements, subscribers and churn by month, read from the pipeline's
+        destination (``stripe-sync metrics``); the query runs in a thread, off the event loop."""
+        stored = await store.get(pipeline_id)
+        url, schema = destination_database(stored.spec)
+        rows = await asyncio.to_thread(monthly_metrics, url, months=months, schema=schema)
+        return MetricsView(metrics=[row.as_dict() for row in rows])
+
     @api.get(
         "/pipelines/{pipeline_id}/progress",
         response_class=StreamingResponse,
@@ -519,6 +537,16 @@ def create_service_app(
     )
     mount_dashboard(app)
     return app
+
+
+def destination_database(spec: dict[str, Any]) -> tuple[str, str]:
+    """The URL and schema of a pipeline's database destination (400 for any other kind)."""
+    destination = spec["destination"]
+    config = destination.get("config") or {}
+    url = config.get("url")
+    if destination.get("type") not in ("postgres", "sqlite") or not isinstance(url, str):
+        raise ConfigError("metrics need a SQLite or Postgres destination")
+    return url, str(config.get("schema") or "stripe")
 
 
 async def capped_body(request: Request) -> bytes | None:

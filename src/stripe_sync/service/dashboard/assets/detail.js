@@ -1,6 +1,7 @@
 // The detail page of one pipeline: live progress from `GET /pipelines/{id}/progress` (the CLI's
 // display model: figures, stream rows with coverage, ETA; with connected accounts, account rows
-// with their running and failed streams under them), a throughput chart, errors with
+// with their running and failed streams under them), a throughput chart, the subscription
+// metrics read from the destination (`metrics.js`; reloaded when the status changes), errors with
 // their hints, recent runs, and the edit, pause/resume, sync and delete buttons. While no worker
 // answers it says so and for how long; the figures are then the last a worker saved. A live
 // call's figures are its own (not its run's, which include the backfill).
@@ -24,6 +25,7 @@ import {
   timeAgo,
 } from "./dom.js";
 import { accountOf, destinationOf } from "./list.js";
+import { metricsPanel } from "./metrics.js";
 
 const REFRESH_MS = 5000;
 const CHART_TICK_MS = 2000;
@@ -364,6 +366,8 @@ export function renderDetail(main, id) {
     "Connecting to the progress stream…",
   );
   const chart = throughputChart();
+  const metrics = metricsPanel(id, signal);
+  let metricsStatus = null;
   const figuresHolder = h(
     "div",
     null,
@@ -411,6 +415,7 @@ export function renderDetail(main, id) {
     connection,
     section("progress", "Progress", figuresHolder),
     section("throughput", "Throughput", chart.element),
+    section("metrics", "Subscription metrics", metrics.element),
     section("streams", "Streams", streamsHolder),
     section("errors", "Errors", errorsHolder),
     section("runs", "Recent runs", runsHolder),
@@ -530,6 +535,8 @@ export function renderDetail(main, id) {
         pipeline.no_worker_since = event.no_worker_since;
       }
       view = event.view;
+      if (metricsStatus !== null && metricsStatus !== event.status) metrics.load();
+      metricsStatus = event.status;
       showStatus();
       showView();
       if (view) {
@@ -545,6 +552,7 @@ export function renderDetail(main, id) {
     },
   });
 
+  metrics.load();
   (async () => {
     while (!signal.aborted) {
       try {
