@@ -17,6 +17,7 @@ from tests.support.stripe import fake_stripe
 
 from stripe_sync.fake_stripe.server import FakeStripe
 from stripe_sync.service.account_budget import AccountBudgets, account_key
+from stripe_sync.service.sealing import Sealer, new_key
 from stripe_sync.service.store import open_store
 from stripe_sync.sources.stripe.catalog import load_catalog
 from stripe_sync.sources.stripe.client import make_client
@@ -54,7 +55,7 @@ async def child(fake: FakeStripe, budgets: AccountBudgets, account: str) -> None
 async def test_many_accounts_on_two_workers_stay_within_the_account_budget(
     fake: FakeStripe, tmp_path: Path
 ):
-    store = open_store(f"sqlite:///{tmp_path / 'pipelines.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'pipelines.db'}", Sealer([new_key()]))
     await store.migrate()
     workers = [AccountBudgets(store), AccountBudgets(store)]
     accounts = fake.api.connected
