@@ -6,19 +6,18 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import sqlite3
 import sys
 import time
 from collections.abc import Iterator
 
 import orjson
-import psycopg
 import pytest
 from tests.support.destinations import (
     Target,
     catalog,
     feed,
     of_type,
+    saved_and_stored,
 )
 from tests.support.postgres import PostgresServer, free_port
 
@@ -54,23 +53,6 @@ def long_sync(url: str) -> list[str]:
     pipeline_json = orjson.dumps(pipeline).decode()
     return [sys.executable, "-m", "stripe_sync.cli.main", "pipeline", "sync",
             "--pipeline", pipeline_json]  # fmt: skip
-
-
-def saved_and_stored(target: Target) -> tuple[int, int] | None:
-    """(saved offset, rows in the table) read in one statement, so from one snapshot."""
-    try:
-        rows = target.query(
-            f"SELECT (SELECT state FROM {target.table('_sync_state')} WHERE pipeline = 'killed'), "
-            f"(SELECT count(*) FROM {target.table('customers')})"
-        )
-    except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):
-        return None  # the tables are not there yet
-    state, count = rows[0]
-    if state is None:
-        return None
-    if isinstance(state, str):
-        state = orjson.loads(state)
-    return int(state["source"]["streams"]["customers"]["offset"]), int(count)
 
 
 async def test_the_saved_state_never_trails_the_data_by_more_than_a_page(target: Target) -> None:

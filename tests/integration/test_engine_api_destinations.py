@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,8 +14,7 @@ from typing import Any
 
 import httpx
 import orjson
-import psycopg
-from tests.support.destinations import Target
+from tests.support.destinations import Target, saved_and_stored
 from tests.support.engine_api import engine_in_thread, serve_engine
 
 PAGE = 50
@@ -72,23 +70,6 @@ async def test_a_second_sync_of_a_pipeline_fails_at_once_with_409(target: Target
                     break
                 await asyncio.sleep(0.1)
             assert again.status_code == 200, again.text
-
-
-def saved_and_stored(target: Target) -> tuple[int, int] | None:
-    """(saved offset, rows in the table) read in one statement, so from one snapshot."""
-    try:
-        rows = target.query(
-            f"SELECT (SELECT state FROM {target.table('_sync_state')} WHERE pipeline = 'killed'), "
-            f"(SELECT count(*) FROM {target.table('customers')})"
-        )
-    except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):
-        return None  # the tables are not there yet
-    state, count = rows[0]
-    if state is None:
-        return None
-    if isinstance(state, str):
-        state = orjson.loads(state)
-    return int(state["source"]["streams"]["customers"]["offset"]), int(count)
 
 
 async def test_the_state_is_saved_with_the_data_through_the_engine_api(target: Target) -> None:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import psycopg
 
 from stripe_sync.destinations.destination import DatabaseDestination
@@ -152,3 +153,20 @@ class Target:
             self.config(**options), catalog_ or catalog(), feed(messages)
         )
         return [message async for message in out]
+
+
+def saved_and_stored(target: Target) -> tuple[int, int] | None:
+    """(saved offset, rows in the table) read in one statement, so from one snapshot."""
+    try:
+        rows = target.query(
+            f"SELECT (SELECT state FROM {target.table('_sync_state')} WHERE pipeline = 'killed'), "
+            f"(SELECT count(*) FROM {target.table('customers')})"
+        )
+    except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):
+        return None  # the tables are not there yet
+    state, count = rows[0]
+    if state is None:
+        return None
+    if isinstance(state, str):
+        state = orjson.loads(state)
+    return int(state["source"]["streams"]["customers"]["offset"]), int(count)
