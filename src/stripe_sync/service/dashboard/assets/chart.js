@@ -16,12 +16,29 @@ function spanText(ms) {
   return seconds >= 60 ? `${Math.round(seconds / 6) / 10} min` : formatDuration(seconds);
 }
 
-/** A round upper bound for the y axis: 1, 2 or 5 times a power of ten. */
-function niceCeiling(value) {
-  if (value <= 0) return 10;
+/** A round upper bound for the y axis: 1, 2 or 5 times a power of ten (`empty` for nothing
+ * above zero). */
+export function niceCeiling(value, empty = 10) {
+  if (value <= 0) return empty;
   const power = 10 ** Math.floor(Math.log10(value));
   for (const step of [1, 2, 5, 10]) if (step * power >= value) return step * power;
   return 10 * power;
+}
+
+/** Grid lines at zero, half and the top of the y axis (`y` maps a value to its height), each
+ * labelled on the left by `label(value)`. */
+export function gridLines(y, top, pad, width, label) {
+  return [0, 0.5, 1].flatMap((fraction) => {
+    const level = y(top * fraction);
+    return [
+      svg("line", { class: "grid", x1: pad.left, x2: width - pad.right, y1: level, y2: level }),
+      svg(
+        "text",
+        { class: "axis", x: pad.left - 6, y: level + 4, "text-anchor": "end" },
+        label(top * fraction),
+      ),
+    ];
+  });
 }
 
 export function throughputChart() {
@@ -48,18 +65,7 @@ export function throughputChart() {
     const innerH = HEIGHT - PAD.top - PAD.bottom;
     const x = (time) => PAD.left + ((Math.max(time, start) - start) / span) * innerW;
     const y = (value) => PAD.top + innerH - (value / top) * innerH;
-    const parts = [];
-    for (const fraction of [0, 0.5, 1]) {
-      const level = y(top * fraction);
-      parts.push(
-        svg("line", { class: "grid", x1: PAD.left, x2: WIDTH - PAD.right, y1: level, y2: level }),
-        svg(
-          "text",
-          { class: "axis", x: PAD.left - 6, y: level + 4, "text-anchor": "end" },
-          formatRate(top * fraction),
-        ),
-      );
-    }
+    const parts = gridLines(y, top, PAD, WIDTH, formatRate);
     for (const [fraction, anchor] of [
       [1, "start"],
       [0.5, "middle"],

@@ -4,6 +4,7 @@
 // minor unit and are shown in its major one. The definitions are in docs/metrics.md.
 
 import { api, pipelinePath } from "./api.js";
+import { gridLines, niceCeiling } from "./chart.js";
 import { dataTable, formatCount, h, numeric, svg } from "./dom.js";
 
 const MONTHS = 12;
@@ -30,33 +31,16 @@ function formatRate(fraction) {
   return fraction === null || fraction === undefined ? "–" : `${(fraction * 100).toFixed(1)} %`;
 }
 
-/** A round upper bound for the y axis: 1, 2 or 5 times a power of ten. */
-function niceCeiling(value) {
-  if (value <= 0) return 1;
-  const power = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 5, 10]) if (step * power >= value) return step * power;
-  return 10 * power;
-}
 
 /** One bar per month: MRR at its end (the current month: now). */
 function mrrChart(currency, rows) {
-  const top = niceCeiling(Math.max(0, ...rows.map((row) => row.mrr)));
+  const top = niceCeiling(Math.max(0, ...rows.map((row) => row.mrr)), 1);
   const innerW = WIDTH - PAD.left - PAD.right;
   const innerH = HEIGHT - PAD.top - PAD.bottom;
   const slot = innerW / rows.length;
   const y = (value) => PAD.top + innerH - (value / top) * innerH;
-  const parts = [];
-  for (const fraction of [0, 0.5, 1]) {
-    const level = y(top * fraction);
-    parts.push(
-      svg("line", { class: "grid", x1: PAD.left, x2: WIDTH - PAD.right, y1: level, y2: level }),
-      svg(
-        "text",
-        { class: "axis", x: PAD.left - 6, y: level + 4, "text-anchor": "end" },
-        formatMoney(top * fraction, currency).split(" ")[0],
-      ),
-    );
-  }
+  const axisLabel = (value) => formatMoney(value, currency).split(" ")[0];
+  const parts = gridLines(y, top, PAD, WIDTH, axisLabel);
   rows.forEach((row, index) => {
     const x = PAD.left + index * slot;
     const bar = svg(
