@@ -14,6 +14,7 @@ import orjson
 import pytest
 from tests.support.destinations import (
     Target,
+    assert_state_covers_data,
     catalog,
     feed,
     of_type,
@@ -78,15 +79,7 @@ async def test_the_saved_state_never_trails_the_data_by_more_than_a_page(target:
         if process.returncode is None:
             process.kill()
             await process.wait()
-    final = saved_and_stored(target)
-    assert final is not None
-    snapshots.append(final)
-    too_far = [(offset, rows) for offset, rows in snapshots if not offset <= rows <= offset + PAGE]
-    assert too_far == [], f"saved offset vs rows committed, of {len(snapshots)} looks: {too_far}"
-    offset, _ = final
-    stored = {row[0] for row in target.query(f"SELECT id FROM {target.table('customers')}")}
-    missing = [n for n in range(offset) if f"customers_{n}" not in stored]
-    assert missing == [], f"saved offset {offset} claims records that are not in the table"
+    assert_state_covers_data(target, snapshots, PAGE)
 
 
 async def test_refused_credentials_are_a_global_auth_error(postgres_server: PostgresServer) -> None:

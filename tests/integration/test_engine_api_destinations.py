@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import orjson
-from tests.support.destinations import Target, saved_and_stored
+from tests.support.destinations import Target, assert_state_covers_data, saved_and_stored
 from tests.support.engine_api import engine_in_thread, serve_engine
 
 PAGE = 50
@@ -103,15 +103,7 @@ async def test_the_state_is_saved_with_the_data_through_the_engine_api(target: T
                 client.kill()
                 await client.wait()
     assert client.returncode != 0
-    final = saved_and_stored(target)
-    assert final is not None
-    snapshots.append(final)
-    too_far = [(offset, rows) for offset, rows in snapshots if not offset <= rows <= offset + PAGE]
-    assert too_far == [], f"saved offset vs rows committed, of {len(snapshots)} looks: {too_far}"
-    offset, _ = final
-    stored = {row[0] for row in target.query(f"SELECT id FROM {target.table('customers')}")}
-    missing = [n for n in range(offset) if f"customers_{n}" not in stored]
-    assert missing == [], f"saved offset {offset} claims records that are not in the table"
+    assert_state_covers_data(target, snapshots, PAGE)
 
 
 def test_the_cli_on_a_remote_engine_says_the_pipeline_is_busy(target: Target) -> None:

@@ -170,3 +170,18 @@ def saved_and_stored(target: Target) -> tuple[int, int] | None:
     if isinstance(state, str):
         state = orjson.loads(state)
     return int(state["source"]["streams"]["customers"]["offset"]), int(count)
+
+
+def assert_state_covers_data(target: Target, snapshots: list[tuple[int, int]], page: int) -> None:
+    """After the writer stopped: in every look (``snapshots``, plus one taken now) the saved
+    offset covers every committed row but at most one ``page`` in flight, and every record the
+    final offset claims is in the table."""
+    final = saved_and_stored(target)
+    assert final is not None
+    snapshots.append(final)
+    too_far = [(offset, rows) for offset, rows in snapshots if not offset <= rows <= offset + page]
+    assert too_far == [], f"saved offset vs rows committed, of {len(snapshots)} looks: {too_far}"
+    offset, _ = final
+    stored = {row[0] for row in target.query(f"SELECT id FROM {target.table('customers')}")}
+    missing = [n for n in range(offset) if f"customers_{n}" not in stored]
+    assert missing == [], f"saved offset {offset} claims records that are not in the table"
