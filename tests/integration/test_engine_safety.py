@@ -35,13 +35,16 @@ def scripted(scenario: list[dict], name: str) -> dict:
     }
 
 
-def start_cli(*args: str) -> subprocess.Popen[str]:
+def start_cli(*args: str, blocked: set[int] | None = None) -> subprocess.Popen[str]:
+    """The CLI in a subprocess; ``blocked``: signals it starts with blocked, as a parent may leave
+    them."""
     return subprocess.Popen(
         [sys.executable, "-m", "stripe_sync.cli.main", *args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=(lambda: signal.pthread_sigmask(signal.SIG_BLOCK, blocked)) if blocked else None,
     )
 
 
@@ -351,6 +354,18 @@ def test_sigterm_stops_a_call_without_a_time_limit():
     scenario = [STARTED, {"sleep": 3600}]
     pipeline = orjson.dumps(scripted(scenario, "sigterm")).decode()
     process = start_cli("pipeline", "sync", "--pipeline", pipeline)
+    wait_for_line(process)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=ABORT_DEADLINE_S)
+    assert process.returncode == 4, stderr
+    [end] = ends(stdout)
+    assert end["reason"] == "aborted"
+
+
+def test_sigterm_stops_a_call_started_with_the_signal_blocked():
+    scenario = [STARTED, {"sleep": 3600}]
+    pipeline = orjson.dumps(scripted(scenario, "masked")).decode()
+    process = start_cli("pipeline", "sync", "--pipeline", pipeline, blocked={signal.SIGTERM})
     wait_for_line(process)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=ABORT_DEADLINE_S)

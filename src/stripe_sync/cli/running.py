@@ -69,6 +69,8 @@ def run_command(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
 
     finished = threading.Event()
     tune_gc()
+    if hasattr(signal, "pthread_sigmask"):  # a mask inherited from the parent would hold them back
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         return asyncio.run(runner())
     except ConfigError as exc:
